@@ -1,0 +1,3 @@
+"""dbus-bms: lithium BMSes as Victron batteries on D-Bus."""
+
+__version__ = "0.1.0"

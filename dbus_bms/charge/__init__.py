@@ -1,0 +1,1 @@
+"""Charge control: pure functions and small state machines, no clock, no I/O."""

@@ -1,0 +1,19 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="dbus-bms",
+    version="0.1.0",
+    description="Lithium BMSes (JK first) as Victron batteries on D-Bus, with charge control",
+    python_requires=">=3.11",
+    packages=find_packages(include=["dbus_bms", "dbus_bms.*"]),
+    install_requires=[
+        "dbus-fast>=2.21",
+        "pyserial>=3.5",
+        "pyserial-asyncio-fast>=0.11",
+        "pyyaml>=6.0",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "pytest-asyncio>=0.23", "hypothesis>=6.100"],
+    },
+    entry_points={"console_scripts": ["dbus-bms=dbus_bms.cli:main"]},
+)
