@@ -1,0 +1,157 @@
+"""The daemon: one asyncio loop polls every configured battery and publishes each on D-Bus.
+
+This is the only place that reads the clock; charge control and codecs get ``now`` from here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from pathlib import Path
+
+from dbus_fast import BusType
+from dbus_fast.aio import MessageBus
+
+from . import __version__
+from .charge.limits import initial_state, step
+from .config import BatteryConfig, Config
+from .devices.base import Device, DeviceError
+from .devices.registry import create_device
+from .model import Sample
+from .victron.battery_service import BatteryService
+
+log = logging.getLogger("dbus_bms")
+
+PROCESS_NAME = "dbus-bms"
+
+
+async def connect_bus() -> MessageBus:
+    """The session bus when DBUS_SESSION_BUS_ADDRESS is set, else the system bus, as Victron's services do."""
+    bus_type = BusType.SESSION if os.environ.get("DBUS_SESSION_BUS_ADDRESS") else BusType.SYSTEM
+    return await MessageBus(bus_type=bus_type).connect()
+
+
+class Battery:
+    """One configured battery: its device, its charge state and, once the BMS answered, its service."""
+
+    def __init__(self, cfg: BatteryConfig, device: Device, bus: MessageBus, state_dir: Path) -> None:
+        self.cfg = cfg
+        self.device = device
+        self.bus = bus
+        self.state_dir = state_dir
+        self.charge_state = initial_state()
+        self.service: BatteryService | None = None
+        self.last_sample: Sample | None = None
+        self._failing = False
+
+    @property
+    def name(self) -> str:
+        return self.cfg.alias
+
+    async def run(self, interval: float) -> None:
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time()
+        while True:
+            await self.cycle(loop.time)
+            next_tick += interval
+            delay = next_tick - loop.time()
+            if delay < 0:  # a poll overran the interval: skip ticks rather than burst
+                next_tick = loop.time()
+                delay = 0
+            await asyncio.sleep(delay)
+
+    async def cycle(self, clock) -> None:
+        """Poll once, compute the limits, publish."""
+        sample: Sample | None = None
+        try:
+            sample = await self.device.poll()
+        except DeviceError as exc:
+            if not self._failing:
+                log.warning("%s: no reading from the BMS (%s)", self.name, exc)
+            self._failing = True
+        except Exception:
+            # A bug on the read side must not freeze the published limits: the cycle goes on
+            # without a sample, so the fail-safe takes over as for a silent BMS.
+            log.exception("%s: reading the BMS failed unexpectedly", self.name)
+            self.device.stats.record(False, "internal error")
+            self._failing = True
+        else:
+            if self._failing:
+                log.info("%s: BMS answers again (%s)", self.name, self._link_text())
+            self._failing = False
+            self.last_sample = sample
+        limits, self.charge_state = step(sample, self.charge_state, self.cfg.charge, clock())
+        if self.service is None:
+            if self.last_sample is None:
+                return
+            await self._start_service(self.last_sample)
+        assert self.service is not None
+        self.service.publish(
+            self.last_sample,
+            limits,
+            connection_text=self._link_text(),
+            link_quality=self.device.stats.quality,
+        )
+
+    async def _start_service(self, first: Sample) -> None:
+        serial = first.device.serial if first.device else None
+        unique_id = f"{self.device.type_name}_{serial}" if serial else self.device.fallback_id
+        self.service = BatteryService(
+            self.bus,
+            unique_id=unique_id,
+            service_suffix=self.cfg.alias,
+            product_name=self.device.product_name(first),
+            process_name=PROCESS_NAME,
+            connection=self.device.connection,
+            device_instance_fallback=self.cfg.device_instance,
+            state_dir=self.state_dir,
+            cell_count=len(first.cell_voltages) if first.cell_voltages else None,
+        )
+        await self.service.start()
+        log.info("%s: published as com.victronenergy.battery.%s (unique id %s)", self.name, self.cfg.alias, unique_id)
+
+    def _link_text(self) -> str:
+        s = self.device.stats
+        quality = s.quality
+        ratio = f"{quality:.0%}" if quality is not None else "-"
+        return (
+            f"{self.device.connection} ok {ratio}, bad frames {s.bad_frames}, timeouts {s.timeouts}, "
+            f"junk bytes {s.discarded_bytes}"
+        )
+
+    async def close(self) -> None:
+        if self.service is not None:
+            await self.service.stop()
+        await self.device.close()
+        self.bus.disconnect()
+
+
+async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
+    """Run every battery of ``config`` until ``stop`` is set or SIGINT/SIGTERM arrives."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    state_dir = Path(config.state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    # One connection per service, as Victron's own drivers do: consumers tell services apart by
+    # the sender of a signal, and services sharing a connection would share one sender.
+    batteries = [Battery(b, create_device(b), await connect_bus(), state_dir) for b in config.batteries]
+    log.info("dbus-bms %s: %d batter%s", __version__, len(batteries), "y" if len(batteries) == 1 else "ies")
+    tasks = [
+        asyncio.create_task(b.run(b.cfg.poll_interval), name=f"battery {b.name}") for b in batteries
+    ]
+    waiter = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    waiter.cancel()
+    for b in batteries:
+        await b.close()
+    for task in done:
+        if task is not waiter and task.exception() is not None:
+            raise task.exception()
+

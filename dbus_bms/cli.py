@@ -1,0 +1,248 @@
+"""The ``dbus-bms`` command line (a stable contract: DESIGN.md, Command line)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .model import Sample
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_NOT_BUILT = 0, 1, 2, 3
+
+
+def _not_built(what: str, issue: str) -> int:
+    print(f"dbus-bms: {what} is not built yet ({issue}).", file=sys.stderr)
+    return EXIT_NOT_BUILT
+
+
+def format_sample(sample: Sample) -> str:
+    """A reading as a person reads it: one quantity a line."""
+
+    def num(value: float | None, unit: str, fmt: str = "{:.2f}") -> str:
+        return "-" if value is None else fmt.format(value) + unit
+
+    lines = [
+        f"voltage      {num(sample.voltage, ' V')}",
+        f"current      {num(sample.current, ' A')}",
+        f"power        {num(sample.power, ' W', '{:.0f}')}",
+        f"soc          {num(sample.soc, ' %', '{:.0f}')}",
+        f"capacity     {num(sample.capacity_remaining, ' Ah', '{:.1f}')} of {num(sample.capacity_full, ' Ah', '{:.1f}')}",
+        f"cycles       {sample.cycles if sample.cycles is not None else '-'}",
+    ]
+    if sample.cell_voltages:
+        cells = sample.cell_voltages
+        balancing = sample.cell_balancing or [False] * len(cells)
+        lines.append(
+            f"cells        {len(cells)}: min {min(cells):.3f} V, max {max(cells):.3f} V, "
+            f"diff {1000 * (max(cells) - min(cells)):.0f} mV"
+        )
+        lines.append(
+            "             " + " ".join(f"{v:.3f}{'*' if b else ''}" for v, b in zip(cells, balancing))
+        )
+    temps = ", ".join(f"{t:.1f}" for t in sample.temperatures or [])
+    lines.append(f"temperatures {temps or '-'} °C, MOSFET {num(sample.mosfet_temperature, ' °C', '{:.1f}')}")
+
+    def flag(v: bool | None) -> str:
+        return "-" if v is None else ("on" if v else "off")
+
+    lines.append(
+        f"switches     charge {flag(sample.charge_enabled)}, discharge {flag(sample.discharge_enabled)}, "
+        f"balancing {flag(sample.balancing)}"
+    )
+    raised = [f"{k}={'alarm' if v == 2 else 'warning'}" for k, v in sample.alarms.items() if v]
+    lines.append(f"alarms       {', '.join(raised) or 'none'}")
+    if sample.device:
+        d = sample.device
+        lines.append(f"device       model {d.model or '-'}, hw {d.hw_version or '-'}, sw {d.sw_version or '-'}, serial {d.serial or '-'}")
+    return "\n".join(lines)
+
+
+def _print_sample(sample: Sample, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(sample.to_json(), indent=2))
+    else:
+        print(format_sample(sample))
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from .protocols.errors import ProtocolError
+    from .protocols.registry import PROTOCOLS, decode_frames
+
+    if args.list:
+        for name, description in PROTOCOLS.items():
+            print(f"{name:12} {description}")
+        return EXIT_OK
+    if not args.protocol or not args.hex:
+        print("dbus-bms decode: give --protocol P and at least one HEX frame (or --list)", file=sys.stderr)
+        return EXIT_USAGE
+    frames = []
+    for i, text in enumerate(args.hex, 1):
+        cleaned = "".join(text.split()).replace(":", "")
+        try:
+            frames.append(bytes.fromhex(cleaned))
+        except ValueError:
+            print(f"dbus-bms decode: frame {i} is not hexadecimal: {text[:40]!r}", file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        sample = decode_frames(args.protocol, frames)
+    except ProtocolError as exc:
+        print(f"dbus-bms decode: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    _print_sample(sample, args.json)
+    return EXIT_OK
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from .config import ConfigError, load_config
+
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_FAIL
+    except OSError as exc:
+        print(f"dbus-bms check-config: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return EXIT_FAIL
+    print(f"{args.file}: ok, {len(config.batteries)} batter{'y' if len(config.batteries) == 1 else 'ies'}")
+    for b in config.batteries:
+        print(f"  {b.alias}: {b.type} on {b.port}, poll every {b.poll_interval:g} s")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .app import run
+    from .config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_FAIL
+    except OSError as exc:
+        print(f"dbus-bms run: cannot read {args.config}: {exc.strerror}", file=sys.stderr)
+        return EXIT_FAIL
+    level = (args.log_level or config.log_level).upper()
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    asyncio.run(run(config))
+    return EXIT_OK
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    from .devices.base import DeviceError
+    from .devices.registry import DEVICE_TYPES, create_device
+
+    if args.address:
+        return _not_built("reading over Bluetooth LE (--address)", "the BLE issue")
+    if args.type not in DEVICE_TYPES:
+        print(f"dbus-bms read: unknown type {args.type!r}; known: {', '.join(DEVICE_TYPES)}", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.port:
+        print("dbus-bms read: give --port (serial) for this type", file=sys.stderr)
+        return EXIT_USAGE
+
+    async def once() -> Sample:
+        device = create_device(args)
+        try:
+            return await device.poll()
+        finally:
+            await device.close()
+
+    try:
+        sample = asyncio.run(once())
+    except DeviceError as exc:
+        print(f"dbus-bms read: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    _print_sample(sample, args.json)
+    return EXIT_OK
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .sim.faults import Fault
+    from .sim.serve import SIMULATORS, serve_pty
+
+    if args.tcp is not None or args.ble:
+        return _not_built("serving a simulator over TCP or BLE", "the gateway and BLE issues")
+    if args.type not in SIMULATORS:
+        print(f"dbus-bms simulate: unknown type {args.type!r}; known: {', '.join(SIMULATORS)}", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.pty:
+        print("dbus-bms simulate: choose --pty", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        asyncio.run(serve_pty(args.type, link=args.link, fault=Fault(args.fault), cells=args.cells))
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import demo
+
+    return asyncio.run(demo(seconds=args.seconds))
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    return _not_built("dbus-bms scan (Bluetooth LE)", "the BLE issue")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dbus-bms", description="Lithium BMSes as Victron batteries on D-Bus.")
+    p.add_argument("--version", action="version", version=f"dbus-bms {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("run", help="the daemon")
+    s.add_argument("--config", required=True, type=Path)
+    s.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("demo", help="private bus, simulated BMS, the daemon and a live view of D-Bus")
+    s.add_argument("--seconds", type=float, help="stop by itself after this many seconds")
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("scan", help="BLE devices nearby that look like a supported BMS")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--seconds", type=float, default=10.0)
+    s.add_argument("--adapter")
+    s.set_defaults(func=cmd_scan)
+
+    s = sub.add_parser("read", help="one reading, printed")
+    s.add_argument("--type", required=True)
+    s.add_argument("--port")
+    s.add_argument("--address")
+    s.add_argument("--baudrate", type=int, default=115200)
+    s.add_argument("--timeout", type=float, default=1.0)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_read)
+
+    s = sub.add_parser("decode", help="decode captured bytes offline")
+    s.add_argument("--protocol")
+    s.add_argument("--list", action="store_true", help="print the protocol names")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("hex", nargs="*", help="one poll's responses, in order")
+    s.set_defaults(func=cmd_decode)
+
+    s = sub.add_parser("simulate", help="serve a simulated BMS")
+    s.add_argument("type")
+    s.add_argument("--pty", action="store_true")
+    s.add_argument("--link", help="also make this symlink to the pty")
+    s.add_argument("--tcp", type=int, metavar="PORT")
+    s.add_argument("--ble", action="store_true")
+    s.add_argument("--cells", type=int, default=16)
+    s.add_argument("--fault", default="none", choices=["none", "silent", "garbage", "bad-checksum", "truncated"])
+    s.set_defaults(func=cmd_simulate)
+
+    s = sub.add_parser("check-config", help="validate a config and explain every error with its line")
+    s.add_argument("file", type=Path)
+    s.set_defaults(func=cmd_check_config)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)

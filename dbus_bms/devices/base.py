@@ -1,0 +1,75 @@
+"""What every device offers the app: poll for a Sample, and honest counters of how the link fares."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+
+from ..model import DeviceInfo, Sample
+
+
+class DeviceError(Exception):
+    """A poll produced no reading (timeout, port gone, only corrupt frames)."""
+
+
+@dataclass
+class LinkStats:
+    """Counters for /Mgmt/Connection and the logs; never reset while the daemon runs."""
+
+    polls: int = 0
+    good: int = 0
+    bad_frames: int = 0
+    discarded_bytes: int = 0
+    timeouts: int = 0
+    link_errors: int = 0
+    reopens: int = 0
+    recent: list[bool] = field(default_factory=list)
+    last_error: str = ""
+
+    window = 20
+
+    def record(self, ok: bool, error: str = "") -> None:
+        self.polls += 1
+        self.good += ok
+        self.recent.append(ok)
+        del self.recent[: -self.window]
+        if not ok:
+            self.last_error = error
+
+    @property
+    def quality(self) -> float | None:
+        """Share of the recent polls that produced a reading, 0..1."""
+        return sum(self.recent) / len(self.recent) if self.recent else None
+
+
+class Device(abc.ABC):
+    """A BMS the daemon polls. Subclasses set ``type_name`` and implement ``poll``."""
+
+    type_name: str = ""
+    vendor: str = ""
+
+    def __init__(self) -> None:
+        self.stats = LinkStats()
+        self.info = DeviceInfo()
+
+    @property
+    @abc.abstractmethod
+    def connection(self) -> str:
+        """Where the device is, for /Mgmt/Connection (``Serial /dev/ttyUSB0``)."""
+
+    @property
+    @abc.abstractmethod
+    def fallback_id(self) -> str:
+        """A stable id when the BMS reports no serial number: port (and address), or MAC."""
+
+    def product_name(self, sample: Sample) -> str:
+        """/ProductName: the vendor and, when the BMS told us, its model."""
+        model = sample.device.model if sample.device else None
+        return f"{self.vendor} {model}" if model else self.vendor
+
+    @abc.abstractmethod
+    async def poll(self) -> Sample:
+        """One reading; raises DeviceError when none could be had. Counts into ``stats``."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...

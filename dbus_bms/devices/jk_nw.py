@@ -1,0 +1,92 @@
+"""A JK BMS on its UART/RS485 port, speaking the "NW" protocol: one read-all request per poll."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ..model import Sample
+from ..protocols import jk_nw
+from ..protocols.errors import ProtocolError
+from ..transports.errors import TransportError
+from ..transports.serial import SerialTransport
+from .base import Device, DeviceError
+
+
+class JkNwDevice(Device):
+    type_name = "jk-nw"
+    vendor = "JK BMS"
+
+    def __init__(self, port: str, *, baudrate: int = 115200, timeout: float = 0.5) -> None:
+        super().__init__()
+        self.port = port
+        self.timeout = timeout
+        self.transport = SerialTransport(port, baudrate)
+
+    @property
+    def connection(self) -> str:
+        return f"Serial {self.port}"
+
+    @property
+    def fallback_id(self) -> str:
+        return f"{self.type_name}_{self.port}"
+
+    async def poll(self) -> Sample:
+        try:
+            sample = await self._exchange()
+        except DeviceError as exc:
+            self.stats.record(False, str(exc))
+            raise
+        self.stats.record(True)
+        if sample.device is not None:
+            self.info = self.info.merged(sample.device)
+        sample.device = self.info
+        return sample
+
+    async def _exchange(self) -> Sample:
+        opens = self.transport.opens
+        try:
+            await self.transport.open()
+            self.stats.discarded_bytes += self.transport.discard_input()
+            await self.transport.write(jk_nw.READ_ALL_REQUEST)
+            frame = await self._read_frame()
+        except TimeoutError as exc:
+            self.stats.timeouts += 1
+            raise DeviceError(str(exc)) from None
+        except TransportError as exc:
+            self.stats.link_errors += 1
+            raise DeviceError(str(exc)) from None
+        finally:
+            if self.transport.opens > opens > 0:
+                self.stats.reopens += 1
+        try:
+            return jk_nw.decode(frame)
+        except ProtocolError as exc:
+            self.stats.bad_frames += 1
+            raise DeviceError(f"undecodable frame: {exc}") from None
+
+    async def _read_frame(self) -> bytes:
+        # A fresh assembler per request: bytes left from an earlier, timed-out reply are stale
+        # and must not be glued to this one.
+        rx = jk_nw.NwAssembler()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        try:
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise TimeoutError(f"no complete frame from {self.port} within {self.timeout:g} s")
+                rx.feed(await self.transport.read(remaining))
+                while True:
+                    try:
+                        frame = rx.next_frame()
+                    except ProtocolError:
+                        self.stats.bad_frames += 1
+                        continue
+                    if frame is not None:
+                        return frame
+                    break
+        finally:
+            self.stats.discarded_bytes += rx.discarded_bytes
+
+    async def close(self) -> None:
+        await self.transport.close()

@@ -1,0 +1,261 @@
+"""JK BMS "NW" serial protocol (UART-TTL / RS485): framing, the read-all request, the TLV status.
+
+Frame: ``4E 57``, length (u16 BE, counts itself up to the end of the checksum), terminal id (4),
+command, source, transport, data, record number (4), end mark ``0x68``, checksum (4: two zero bytes
+then the 16-bit sum of every byte before it, big-endian).
+"""
+
+from __future__ import annotations
+
+import struct
+
+from ..model import ALARM_ALARM, ALARM_WARNING, DeviceInfo, Sample
+from .errors import ProtocolError
+
+HEADER = b"\x4e\x57"
+END_MARK = 0x68
+CMD_READ_ALL = 0x06
+SOURCE_HOST = 0x03
+SOURCE_BMS = 0x00
+# Fixed part around the data: start(2) length(2) terminal(4) cmd src transport(3) record(4) end(1) checksum(4).
+_OVERHEAD = 20
+# The longest read-all reply (24 cells, every register) is under 300 bytes; anything claiming
+# more than this is noise that happens to start with 4E 57.
+MAX_FRAME = 1024
+
+
+def _checksum(data: bytes) -> bytes:
+    return struct.pack(">I", sum(data) & 0xFFFF)
+
+
+def build_frame(
+    command: int, data: bytes, *, source: int, terminal_id: int = 0, transport: int = 0, record: int = 0
+) -> bytes:
+    length = len(data) + _OVERHEAD - 2
+    body = (
+        HEADER
+        + struct.pack(">HIBBB", length, terminal_id, command, source, transport)
+        + data
+        + struct.pack(">IB", record, END_MARK)
+    )
+    return body + _checksum(body)
+
+
+READ_ALL_REQUEST = build_frame(CMD_READ_ALL, b"\x00", source=SOURCE_HOST)
+
+
+class NwAssembler:
+    """Reassembles NW frames from a byte stream; resyncs on the header after garbage."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self.discarded_bytes = 0
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    def _skip(self, n: int) -> None:
+        del self._buf[:n]
+        self.discarded_bytes += n
+
+    def next_frame(self) -> bytes | None:
+        buf = self._buf
+        start = buf.find(HEADER)
+        if start < 0:
+            # Keep a trailing 0x4E: it may be the first half of a header split across reads.
+            self._skip(len(buf) - (1 if buf.endswith(HEADER[:1]) else 0))
+            return None
+        self._skip(start)
+        if len(buf) < 4:
+            return None
+        total = 2 + struct.unpack_from(">H", buf, 2)[0]
+        if not _OVERHEAD <= total <= MAX_FRAME:
+            self._skip(2)
+            raise ProtocolError(f"impossible NW frame length {total}")
+        if len(buf) < total:
+            return None
+        frame = bytes(buf[:total])
+        if frame[-5] != END_MARK or frame[-4:] != _checksum(frame[:-4]):
+            self._skip(2)
+            raise ProtocolError("NW frame with a bad checksum or end mark")
+        del buf[:total]
+        return frame
+
+
+def _temp(raw: int) -> float:
+    # JK encodes temperatures below zero as 100 + |t|.
+    return float(100 - raw) if raw > 100 else float(raw)
+
+
+def _text(raw: bytes) -> str | None:
+    text = raw.split(b"\x00", 1)[0].decode("ascii", "replace").strip()
+    return text or None
+
+
+# Register id → width in bytes of its value. The read-all reply lists registers in this order;
+# every id must be known because the width is not on the wire.
+WIDTHS: dict[int, int] = {
+    0x80: 2, 0x81: 2, 0x82: 2, 0x83: 2, 0x84: 2, 0x85: 1, 0x86: 1, 0x87: 2, 0x89: 4, 0x8A: 2,
+    0x8B: 2, 0x8C: 2, 0x8E: 2, 0x8F: 2, 0x90: 2, 0x91: 2, 0x92: 2, 0x93: 2, 0x94: 2, 0x95: 2,
+    0x96: 2, 0x97: 2, 0x98: 2, 0x99: 2, 0x9A: 2, 0x9B: 2, 0x9C: 2, 0x9D: 1, 0x9E: 2, 0x9F: 2,
+    0xA0: 2, 0xA1: 2, 0xA2: 2, 0xA3: 2, 0xA4: 2, 0xA5: 2, 0xA6: 2, 0xA7: 2, 0xA8: 2, 0xA9: 1,
+    0xAA: 4, 0xAB: 1, 0xAC: 1, 0xAD: 2, 0xAE: 1, 0xAF: 1, 0xB0: 2, 0xB1: 1, 0xB2: 10, 0xB3: 1,
+    0xB4: 8, 0xB5: 4, 0xB6: 4, 0xB7: 15, 0xB8: 1, 0xB9: 4, 0xBA: 24, 0xBB: 1, 0xBC: 1, 0xBD: 1,
+    0xBE: 1, 0xBF: 1, 0xC0: 1,
+}
+
+# 0x8B warning bits → (Victron alarm, level). JK reports protections that have tripped, so each
+# is an alarm except the low-capacity notice, which is the BMS's own early warning.
+ALARM_BITS: dict[int, tuple[str, int]] = {
+    0: ("LowSoc", ALARM_WARNING),
+    1: ("HighInternalTemperature", ALARM_ALARM),  # MOSFET over-temperature
+    2: ("HighVoltage", ALARM_ALARM),  # pack over-voltage
+    3: ("LowVoltage", ALARM_ALARM),  # pack under-voltage
+    4: ("HighTemperature", ALARM_ALARM),  # battery over-temperature
+    5: ("HighChargeCurrent", ALARM_ALARM),
+    6: ("HighDischargeCurrent", ALARM_ALARM),
+    7: ("CellImbalance", ALARM_ALARM),  # cell voltage difference
+    8: ("HighTemperature", ALARM_ALARM),  # battery box over-temperature
+    9: ("LowTemperature", ALARM_ALARM),
+    10: ("HighCellVoltage", ALARM_ALARM),
+    11: ("LowCellVoltage", ALARM_ALARM),
+    12: ("InternalFailure", ALARM_ALARM),  # 309_A protection
+    13: ("InternalFailure", ALARM_ALARM),  # 309_B protection
+}
+
+# 0x8C status bits.
+STATUS_CHARGE, STATUS_DISCHARGE, STATUS_BALANCE = 0x1, 0x2, 0x4
+
+
+def _registers(data: bytes) -> tuple[list[float], dict[int, bytes]]:
+    """The cell list and every register's raw value, from a read-all reply's data."""
+    if len(data) < 2 or data[0] != 0x79:
+        raise ProtocolError("read-all data does not start with the cell block (0x79)")
+    n = data[1]
+    cells_raw = data[2 : 2 + n]
+    if len(cells_raw) != n or n % 3:
+        raise ProtocolError(f"cell block of {n} bytes is truncated or not whole cells")
+    cells = [struct.unpack_from(">H", cells_raw, i + 1)[0] / 1000 for i in range(0, n, 3)]
+    regs: dict[int, bytes] = {}
+    i = 2 + n
+    while i < len(data):
+        rid = data[i]
+        width = WIDTHS.get(rid)
+        if width is None:
+            raise ProtocolError(f"unknown register 0x{rid:02X} at offset {i}")
+        value = data[i + 1 : i + 1 + width]
+        if len(value) != width:
+            raise ProtocolError(f"register 0x{rid:02X} truncated")
+        regs[rid] = value
+        i += 1 + width
+    return cells, regs
+
+
+def _current(raw: int, protocol_version: int) -> float:
+    if protocol_version == 1:
+        # Bit 15 set means charging; the low 15 bits are the magnitude in 10 mA.
+        magnitude = (raw & 0x7FFF) / 100
+        return magnitude if raw & 0x8000 or not magnitude else -magnitude
+    # Earlier firmware: 10 mA units around an offset of 10000, charging above it.
+    return (raw - 10000) / 100
+
+
+def decode(frame: bytes) -> Sample:
+    """The Sample in a read-all reply frame (as returned by NwAssembler.next_frame)."""
+    if len(frame) < _OVERHEAD + 2 or frame[:2] != HEADER:
+        raise ProtocolError("not an NW frame")
+    cells, regs = _registers(frame[11:-9])
+
+    def u(rid: int) -> int | None:
+        raw = regs.get(rid)
+        return int.from_bytes(raw, "big") if raw is not None else None
+
+    version = u(0xC0) or 0
+    alarms: dict[str, int] = {}
+    bits = u(0x8B) or 0
+    for bit, (name, level) in ALARM_BITS.items():
+        if bits >> bit & 1:
+            alarms[name] = max(alarms.get(name, 0), level)
+    status = u(0x8C)
+    temps = [_temp(u(r)) for r in (0x81, 0x82) if r in regs]
+    soc = u(0x85)
+    full = u(0xAA)
+    return Sample(
+        voltage=u(0x83) / 100 if 0x83 in regs else None,
+        current=_current(u(0x84), version) if 0x84 in regs else None,
+        soc=float(soc) if soc is not None else None,
+        capacity_full=float(full) if full else None,
+        # The NW protocol has no remaining-capacity register; JK's app shows SoC × capacity.
+        capacity_remaining=round(soc * full / 100, 3) if soc is not None and full else None,
+        cycles=u(0x87),
+        cell_voltages=cells or None,
+        temperatures=temps or None,
+        mosfet_temperature=_temp(u(0x80)) if 0x80 in regs else None,
+        charge_enabled=bool(status & STATUS_CHARGE) if status is not None else None,
+        discharge_enabled=bool(status & STATUS_DISCHARGE) if status is not None else None,
+        balancing=bool(status & STATUS_BALANCE) if status is not None else None,
+        alarms=alarms,
+        device=DeviceInfo(
+            model=_text(regs[0xBA]) if 0xBA in regs else None,
+            sw_version=_text(regs[0xB7]) if 0xB7 in regs else None,
+            serial=_text(regs[0xB4]) if 0xB4 in regs else None,
+        ),
+    )
+
+
+def _temp_raw(t: float) -> int:
+    return int(round(100 - t)) if t < 0 else int(round(t))
+
+
+def _fixed_text(text: str | None, width: int) -> bytes:
+    return (text or "").encode("ascii", "replace")[:width].ljust(width, b"\x00")
+
+
+def encode_status(sample: Sample, *, protocol_version: int = 1) -> bytes:
+    """The BMS side: a read-all reply carrying ``sample`` (for simulators and round-trip tests)."""
+    cells = sample.cell_voltages or []
+    block = b"".join(struct.pack(">BH", i + 1, round(v * 1000)) for i, v in enumerate(cells))
+    out = bytearray(b"\x79" + bytes([len(block)]) + block)
+
+    def reg(rid: int, value: int | bytes) -> None:
+        out.append(rid)
+        out.extend(value if isinstance(value, bytes) else value.to_bytes(WIDTHS[rid], "big"))
+
+    temps = sample.temperatures or []
+    if sample.mosfet_temperature is not None:
+        reg(0x80, _temp_raw(sample.mosfet_temperature))
+    for rid, t in zip((0x81, 0x82), temps):
+        reg(rid, _temp_raw(t))
+    if sample.voltage is not None:
+        reg(0x83, round(sample.voltage * 100))
+    if sample.current is not None:
+        amps = round(abs(sample.current) * 100)
+        if protocol_version == 1:
+            reg(0x84, min(amps, 0x7FFF) | (0x8000 if sample.current > 0 else 0))
+        else:
+            reg(0x84, 10000 + round(sample.current * 100))
+    if sample.soc is not None:
+        reg(0x85, round(sample.soc))
+    reg(0x86, len(temps))
+    if sample.cycles is not None:
+        reg(0x87, sample.cycles)
+    reg(0x8A, len(cells))
+    bits = 0
+    for bit, (name, _) in ALARM_BITS.items():
+        if sample.alarms.get(name):
+            bits |= 1 << bit
+    reg(0x8B, bits)
+    status = (
+        (STATUS_CHARGE if sample.charge_enabled else 0)
+        | (STATUS_DISCHARGE if sample.discharge_enabled else 0)
+        | (STATUS_BALANCE if sample.balancing else 0)
+    )
+    reg(0x8C, status)
+    if sample.capacity_full is not None:
+        reg(0xAA, round(sample.capacity_full))
+    device = sample.device or DeviceInfo()
+    reg(0xB4, _fixed_text(device.serial, 8))
+    reg(0xB7, _fixed_text(device.sw_version, 15))
+    reg(0xBA, _fixed_text(device.model, 24))
+    reg(0xC0, protocol_version)
+    return build_frame(CMD_READ_ALL, bytes(out), source=SOURCE_BMS, transport=1)

@@ -1,0 +1,1 @@
+"""The Victron side: the BusItem tree, localsettings, and the battery service."""

@@ -1,0 +1,161 @@
+"""The ``com.victronenergy.BusItem`` object tree, served from one table by one message handler.
+
+A battery has 150+ paths; an exported object per path would cost an object, an introspection
+tree and a handler lookup each. One dict and one handler answer every path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dbus_fast import Message, MessageType, Variant
+from dbus_fast.aio import MessageBus
+
+BUSITEM = "com.victronenergy.BusItem"
+_INTROSPECTABLE = "org.freedesktop.DBus.Introspectable"
+_INVALID = Variant("ai", [])
+
+SET_OK, SET_NOT_WRITEABLE, SET_REJECTED = 0, 1, 2
+
+
+def wrap(value: Any) -> Variant:
+    """A Python value as Victron puts it on the bus; None is the invalid value, an empty array."""
+    if value is None:
+        return _INVALID
+    if isinstance(value, bool):
+        return Variant("i", int(value))
+    if isinstance(value, int):
+        return Variant("i" if -(2**31) <= value < 2**31 else "x", value)
+    if isinstance(value, float):
+        return Variant("d", value)
+    if isinstance(value, str):
+        return Variant("s", value)
+    if isinstance(value, (list, tuple)):
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return Variant("ai", list(value))
+        return Variant("ad", [float(v) for v in value])
+    raise TypeError(f"no D-Bus form for {type(value).__name__}")
+
+
+def unwrap(value: Any) -> Any:
+    if isinstance(value, Variant):
+        value = value.value
+    if isinstance(value, list) and not value:
+        return None
+    return value
+
+
+def default_text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+@dataclass(slots=True)
+class _Item:
+    value: Any
+    writeable: bool
+    on_write: Callable[[str, Any], bool] | None
+    text: Callable[[Any], str]
+
+
+class BusItemTree:
+    """Paths, their values and the handler that serves them on ``bus``."""
+
+    def __init__(self, bus: MessageBus) -> None:
+        self.bus = bus
+        self._items: dict[str, _Item] = {}
+        bus.add_message_handler(self._handle)
+
+    def add(
+        self,
+        path: str,
+        value: Any = None,
+        *,
+        writeable: bool = False,
+        on_write: Callable[[str, Any], bool] | None = None,
+        text: Callable[[Any], str] | None = None,
+    ) -> None:
+        self._items[path] = _Item(value, writeable, on_write, text or default_text)
+
+    def __contains__(self, path: str) -> bool:
+        return path in self._items
+
+    def value(self, path: str) -> Any:
+        return self._items[path].value
+
+    def update(self, changes: Mapping[str, Any]) -> None:
+        """Store new values; signal each changed path, and all of them once in ItemsChanged."""
+        changed: dict[str, dict[str, Variant]] = {}
+        for path, value in changes.items():
+            item = self._items[path]
+            if item.value == value and type(item.value) is type(value):
+                continue
+            item.value = value
+            entry = {"Value": wrap(value), "Text": Variant("s", item.text(value))}
+            changed[path] = entry
+            self.bus.send(
+                Message.new_signal(path, BUSITEM, "PropertiesChanged", "a{sv}", [entry])
+            )
+        if changed:
+            self.bus.send(Message.new_signal("/", BUSITEM, "ItemsChanged", "a{sa{sv}}", [changed]))
+
+    def _write(self, path: str, value: Any) -> int:
+        item = self._items[path]
+        if not item.writeable:
+            return SET_NOT_WRITEABLE
+        if item.on_write is not None and not item.on_write(path, value):
+            return SET_REJECTED
+        self.update({path: value})
+        return SET_OK
+
+    def _subtree(self, path: str) -> dict[str, _Item]:
+        prefix = "/" if path == "/" else path + "/"
+        return {p[len(prefix):]: item for p, item in self._items.items() if p.startswith(prefix)}
+
+    def _handle(self, msg: Message) -> Message | None:
+        if msg.message_type != MessageType.METHOD_CALL or msg.destination is None:
+            return None
+        if msg.interface == _INTROSPECTABLE:
+            return self._introspect(msg)
+        if msg.interface not in (BUSITEM, None):
+            return None
+        path, member = msg.path, msg.member
+        item = self._items.get(path)
+        if item is not None:
+            if member == "GetValue":
+                return Message.new_method_return(msg, "v", [wrap(item.value)])
+            if member == "GetText":
+                return Message.new_method_return(msg, "s", [item.text(item.value)])
+            if member == "SetValue" and msg.signature == "v":
+                return Message.new_method_return(msg, "i", [self._write(path, unwrap(msg.body[0]))])
+            return Message.new_error(msg, "org.freedesktop.DBus.Error.UnknownMethod", f"{member} on {path}")
+        sub = self._subtree(path)
+        if not sub:
+            return Message.new_error(msg, "org.freedesktop.DBus.Error.UnknownObject", f"no path {path}")
+        if member == "GetValue":
+            return Message.new_method_return(msg, "a{sv}", [{p: wrap(i.value) for p, i in sub.items()}])
+        if member == "GetText":
+            return Message.new_method_return(msg, "a{ss}", [{p: i.text(i.value) for p, i in sub.items()}])
+        if member == "GetItems" and path == "/":
+            items = {
+                "/" + p: {"Value": wrap(i.value), "Text": Variant("s", i.text(i.value))} for p, i in sub.items()
+            }
+            return Message.new_method_return(msg, "a{sa{sv}}", [items])
+        return Message.new_error(msg, "org.freedesktop.DBus.Error.UnknownMethod", f"{member} on {path}")
+
+    def _introspect(self, msg: Message) -> Message | None:
+        path = msg.path
+        prefix = "/" if path == "/" else path + "/"
+        children = sorted({p[len(prefix):].split("/", 1)[0] for p in self._items if p.startswith(prefix)})
+        if not children and path not in self._items:
+            return None
+        iface = (
+            f'<interface name="{BUSITEM}"><method name="GetValue"><arg direction="out" type="v"/></method>'
+            '<method name="GetText"><arg direction="out" type="s"/></method>'
+            '<method name="SetValue"><arg direction="in" type="v"/><arg direction="out" type="i"/></method>'
+            '<signal name="PropertiesChanged"><arg type="a{sv}"/></signal></interface>'
+        )
+        nodes = "".join(f'<node name="{c}"/>' for c in children)
+        xml = f"<node>{iface}{nodes}</node>"
+        return Message.new_method_return(msg, "s", [xml])

@@ -1,0 +1,103 @@
+"""End to end: ``dbus-bms run`` as a child process, a simulated JK on a pty, read back over D-Bus."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+import pytest
+
+from dbus_bms.sim.faults import Fault
+
+from dbus_bms.sim.harness import DaemonHarness
+
+FAST = "poll_interval: 0.2\ncharge:\n  stale_after: 2.0\n"
+
+
+@pytest.fixture
+async def daemon(private_bus, tmp_path):
+    h = DaemonHarness(private_bus, tmp_path, extra_config=FAST)
+    await h.start()
+    yield h
+    await h.stop()
+
+
+def online(items):
+    return items.get("/Connected") == 1 and items.get("/Soc") is not None
+
+
+async def test_battery_published_with_the_simulated_values(daemon):
+    items = await daemon.wait_for(online)
+    sim = daemon.sims[0]
+    cells = [items[f"/Voltages/Cell{i}"] for i in range(1, 17)]
+    assert all(2.5 < v < 3.7 for v in cells)
+    assert items["/System/NrOfCellsPerBattery"] == 16
+    assert items["/Voltages/Sum"] == pytest.approx(sum(cells), abs=0.02)
+    assert items["/Dc/0/Voltage"] == pytest.approx(sum(cells), abs=0.05)
+    assert items["/InstalledCapacity"] == pytest.approx(sim.pack.capacity_ah, abs=0.1)
+    assert items["/DeviceInstance"] == 512  # allocated by localsettings for class battery
+    assert items["/Info/MaxChargeVoltage"] == pytest.approx(16 * 3.45)
+    assert items["/Info/MaxChargeCurrent"] > 0
+    assert items["/Io/AllowToCharge"] == 1
+    assert items["/Alarms/BmsCable"] == 0
+    assert "JK" in items["/ProductName"]
+    assert items["/Serial"] == "SIM0000"
+
+
+async def test_dbus_send_sees_the_whole_tree_and_read_only_paths_refuse_writes(daemon):
+    await daemon.wait_for(online)
+    env = {**os.environ, "DBUS_SESSION_BUS_ADDRESS": daemon.private.address}
+    out = subprocess.run(
+        ["dbus-send", "--session", "--print-reply", f"--dest={daemon.service()}", "/", "com.victronenergy.BusItem.GetValue"],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout
+    assert re.search(r'string "Dc/0/Voltage"\s+variant\s+double \d+\.\d+', out)
+    assert re.search(r'string "DeviceInstance"\s+variant\s+int32 512', out)
+    assert re.search(r'string "Mgmt/ProcessName"\s+variant\s+string "dbus-bms"', out)
+    refused = subprocess.run(
+        ["dbus-send", "--session", "--print-reply", f"--dest={daemon.service()}", "/Soc",
+         "com.victronenergy.BusItem.SetValue", "variant:double:50"],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout
+    assert "int32 1" in refused
+
+
+async def test_silent_bms_trips_the_fail_safe_and_recovers(daemon):
+    await daemon.wait_for(online)
+    daemon.sims[0].fault = Fault.SILENT
+    items = await daemon.wait_for(lambda it: it.get("/Connected") == 0)
+    assert items["/Info/MaxChargeCurrent"] == 0
+    assert items["/Io/AllowToCharge"] == 0
+    assert items["/Alarms/BmsCable"] == 2
+    assert items["/Info/MaxChargeVoltage"] is not None  # stays valid: the GX keeps us as its BMS
+    assert items["/Soc"] is None and items["/Dc/0/Voltage"] is None  # nothing stale is shown as live
+    daemon.sims[0].fault = Fault.NONE
+    items = await daemon.wait_for(online)
+    assert items["/Info/MaxChargeCurrent"] > 0
+    assert items["/Alarms/BmsCable"] == 0
+
+
+async def test_port_that_vanishes_and_returns_is_picked_up_without_restart(daemon):
+    await daemon.wait_for(online)
+    server = daemon.servers[0]
+    server.stop()
+    await daemon.wait_for(lambda it: it.get("/Connected") == 0 and it.get("/Info/MaxChargeCurrent") == 0)
+    server.start()
+    await daemon.wait_for(online)
+    assert daemon.proc.poll() is None
+
+
+@pytest.mark.parametrize("fault", [Fault.GARBAGE, Fault.BAD_CHECKSUM, Fault.TRUNCATED])
+async def test_line_faults_are_counted_and_never_crash_the_daemon(daemon, fault):
+    await daemon.wait_for(online)
+    sim = daemon.sims[0]
+    sim.fault = fault
+    start = sim.requests
+    await daemon.wait_for(lambda it: sim.requests >= start + 5)
+    sim.fault = Fault.NONE
+    items = await daemon.wait_for(online)
+    counts = re.search(r"bad frames (\d+), timeouts (\d+)", items["/Mgmt/Connection"])
+    assert counts, items["/Mgmt/Connection"]
+    assert int(counts[1]) + int(counts[2]) > 0
+    assert daemon.proc.poll() is None
