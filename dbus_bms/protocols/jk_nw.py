@@ -127,6 +127,16 @@ ALARM_BITS: dict[int, tuple[str, int]] = {
 STATUS_CHARGE, STATUS_DISCHARGE, STATUS_BALANCE = 0x1, 0x2, 0x4
 
 
+# What 0xB4 (the user-settable device id) holds until the owner sets one: the first 8 bytes of
+# "Input Userdata". Every such JK reports it, so it identifies nothing.
+_FACTORY_DEVICE_ID = "Input Us"
+
+
+def _device_id(raw: bytes | None) -> str | None:
+    text = _text(raw) if raw is not None else None
+    return None if text == _FACTORY_DEVICE_ID else text
+
+
 def _registers(data: bytes) -> tuple[list[float], dict[int, bytes]]:
     """The cell list and every register's raw value, from a read-all reply's data."""
     if len(data) < 2 or data[0] != 0x79:
@@ -198,7 +208,7 @@ def decode(frame: bytes) -> Sample:
         device=DeviceInfo(
             model=_text(regs[0xBA]) if 0xBA in regs else None,
             sw_version=_text(regs[0xB7]) if 0xB7 in regs else None,
-            serial=_text(regs[0xB4]) if 0xB4 in regs else None,
+            serial=_device_id(regs.get(0xB4)),
         ),
     )
 

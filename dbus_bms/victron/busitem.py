@@ -92,13 +92,14 @@ class BusItemTree:
             if item.value == value and type(item.value) is type(value):
                 continue
             item.value = value
-            entry = {"Value": wrap(value), "Text": Variant("s", item.text(value))}
-            changed[path] = entry
-            self.bus.send(
-                Message.new_signal(path, BUSITEM, "PropertiesChanged", "a{sv}", [entry])
-            )
-        if changed:
-            self.bus.send(Message.new_signal("/", BUSITEM, "ItemsChanged", "a{sa{sv}}", [changed]))
+            changed[path] = {"Value": wrap(value), "Text": Variant("s", item.text(value))}
+        if not changed:
+            return
+        # ItemsChanged first: current Venus consumers read it, and it then leaves before the
+        # per-path signals that older consumers still need.
+        self.bus.send(Message.new_signal("/", BUSITEM, "ItemsChanged", "a{sa{sv}}", [changed]))
+        for path, entry in changed.items():
+            self.bus.send(Message.new_signal(path, BUSITEM, "PropertiesChanged", "a{sv}", [entry]))
 
     def _write(self, path: str, value: Any) -> int:
         item = self._items[path]

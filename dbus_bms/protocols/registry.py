@@ -1,0 +1,63 @@
+"""The protocol names ``dbus-bms decode`` knows, and how each turns one poll's bytes into a Sample."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..model import DeviceInfo, Sample
+from . import jk02, jk_nw
+from .errors import ProtocolError
+
+PROTOCOLS: dict[str, str] = {
+    "jk_nw": "JK UART/RS485 'NW' protocol: a read-all reply (4E 57 ...)",
+    "jk02_32s": "JK 300-byte records (55 AA EB 90), JK02_32S layout: device info and cell info, BLE or PB RS485",
+}
+
+
+def _frames(assembler, data: bytes) -> list[bytes]:
+    assembler.feed(data)
+    out = []
+    while True:
+        frame = assembler.next_frame()  # a corrupt frame raises ProtocolError: decode says so
+        if frame is None:
+            return out
+        out.append(frame)
+
+
+def _jk_nw(chunks: list[bytes]) -> Sample:
+    frames = [f for c in chunks for f in _frames(jk_nw.NwAssembler(), c)]
+    replies = [f for f in frames if f[9] == jk_nw.SOURCE_BMS]
+    if not replies:
+        raise ProtocolError("no complete JK NW reply in the bytes given")
+    return jk_nw.decode(replies[-1])
+
+
+def _jk02_32s(chunks: list[bytes]) -> Sample:
+    assembler = jk02.RecordAssembler()
+    sample: Sample | None = None
+    info = DeviceInfo()
+    for chunk in chunks:
+        for record in _frames(assembler, chunk):
+            decoded = jk02.decode(record, "32s")
+            if isinstance(decoded, Sample):
+                sample = decoded
+            elif isinstance(decoded, DeviceInfo):
+                info = info.merged(decoded)
+    if sample is None:
+        sample = Sample()
+        if info == DeviceInfo():
+            raise ProtocolError("no complete JK record (55 AA EB 90, 300 bytes) in the bytes given")
+    if info != DeviceInfo():
+        sample.device = info
+    return sample
+
+
+_DECODERS: dict[str, Callable[[list[bytes]], Sample]] = {"jk_nw": _jk_nw, "jk02_32s": _jk02_32s}
+
+
+def decode_frames(protocol: str, frames: list[bytes]) -> Sample:
+    """One poll's responses, in order, decoded by ``protocol``."""
+    decoder = _DECODERS.get(protocol)
+    if decoder is None:
+        raise ProtocolError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
+    return decoder(frames)
