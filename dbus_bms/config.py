@@ -98,7 +98,7 @@ class _Parser:
             self.err(node, key, f"expected {'a number' if kind in (int, float) else 'true or false' if kind is bool else 'a string'}, got {node.value!r}" if isinstance(node, yaml.ScalarNode) else f"expected a single value")
             return None
         if lo is not None and value < lo or hi is not None and value > hi:
-            self.err(node, key, f"{value} is out of range {lo:g} to {hi:g}")
+            self.err(node, key, f"{value:g} is out of range {lo:g} to {hi:g}")
             return None
         return value
 

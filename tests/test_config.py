@@ -1,0 +1,91 @@
+"""The YAML config: defaults, and every error named with its line and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dbus_bms.config import ConfigError, load_config, parse_config
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "dbus-bms.yaml"
+
+
+def errors(text: str) -> list[tuple[int, str, str]]:
+    with pytest.raises(ConfigError) as exc:
+        parse_config(text, "test.yaml")
+    return [(e.line, e.key, e.message) for e in exc.value.errors]
+
+
+def test_minimal_config_gets_the_defaults():
+    cfg = parse_config("batteries:\n  - type: jk-nw\n    port: /dev/ttyUSB0\n")
+    (b,) = cfg.batteries
+    assert (b.type, b.port, b.alias, b.baudrate, b.poll_interval, b.timeout, b.device_instance) == (
+        "jk-nw", "/dev/ttyUSB0", "ttyUSB0", 115200, 1.0, 0.5, 512
+    )
+    assert b.charge.cell_max_voltage == 3.45 and cfg.log_level == "info"
+
+
+def test_global_charge_settings_merge_under_per_battery_ones():
+    cfg = parse_config(
+        "poll_interval: 2\ncharge:\n  max_charge_current: 50\n  cell_max_voltage: 3.5\n"
+        "batteries:\n  - type: jk-nw\n    port: /dev/ttyUSB0\n    charge:\n      max_charge_current: 80\n"
+        "  - type: jk-nw\n    port: /dev/ttyUSB1\n    poll_interval: 0.5\n"
+    )
+    a, b = cfg.batteries
+    assert (a.charge.max_charge_current, a.charge.cell_max_voltage, a.poll_interval) == (80, 3.5, 2.0)
+    assert (b.charge.max_charge_current, b.poll_interval, b.device_instance) == (50, 0.5, 513)
+
+
+def test_tables_are_lists_of_pairs():
+    cfg = parse_config(
+        "batteries:\n  - type: jk-nw\n    port: /dev/ttyUSB0\n    charge:\n"
+        "      ccl_cell_voltage: [[3.35, 1.0], [3.45, 0.1]]\n"
+    )
+    assert cfg.batteries[0].charge.ccl_cell_voltage == ((3.35, 1.0), (3.45, 0.1))
+
+
+def test_unknown_keys_suggest_the_right_one_with_their_line():
+    assert errors("batteries:\n  - type: jk-nw\n    port: /dev/x\n    pol_interval: 2\n") == [
+        (4, "batteries[0].pol_interval", "unknown key; did you mean 'poll_interval'?")
+    ]
+
+
+def test_every_error_is_reported_at_once():
+    found = errors(
+        "poll_interval: fast\n"
+        "charge:\n  cell_min_voltage: 3.6\n  cell_max_voltage: 3.5\n"
+        "batteries:\n"
+        "  - type: jk-bw\n    port: /dev/ttyUSB0\n"
+        "  - type: jk-nw\n    baudrate: 12\n"
+        "  - type: jk-nw\n    port: /dev/ttyUSB0\n"
+    )
+    assert (1, "poll_interval", "expected a number, got 'fast'") in found
+    assert (3, "charge", "cell_min_voltage 3.6 must be below cell_max_voltage 3.5") in found
+    assert (6, "batteries[0].type", "unknown type 'jk-bw'; did you mean 'jk-nw'?") in found
+    assert any(line == 8 and key == "batteries[1].port" for line, key, _ in found)
+    assert any(line == 9 and key == "batteries[1].baudrate" and "out of range" in msg for line, key, msg in found)
+    assert any(line == 10 and key == "batteries[2].alias" and "already used" in msg for line, key, msg in found)
+
+
+def test_syntax_errors_name_their_line():
+    ((line, key, _),) = errors("batteries:\n  - type: jk-nw\n    port: [unclosed\n")
+    assert key == "(syntax)" and line >= 3
+
+
+def test_empty_file_and_missing_batteries():
+    assert errors("")[0][1] == "batteries"
+    assert errors("poll_interval: 1\n")[0][1] == "batteries"
+
+
+def test_error_text_is_file_line_key_message(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("batteries:\n  - type: jk-nw\n    port: /dev/x\n    timeout: -1\n")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert str(exc.value) == f"{path}:4: batteries[0].timeout: -1 is out of range 0.05 to 30"
+
+
+def test_the_shipped_example_is_valid():
+    cfg = load_config(EXAMPLE)
+    assert cfg.batteries[0].port == "/dev/ttyUSB0"
