@@ -17,8 +17,22 @@ from typing import Any
 from dbus_fast.aio import MessageBus
 
 from .sim.bus import PrivateBus
+from .sim.faults import Fault
 from .sim.harness import DaemonHarness
 from .victron.reader import battery_services, get_items
+
+
+# The demo's story, repeating: the BMS answers for a minute, then falls silent for 25 s so the
+# fail-safe can be watched taking over and letting go again.
+CYCLE, SILENT_FROM = 85.0, 60.0
+
+
+def scenario(elapsed: float) -> tuple[Fault, str]:
+    """The fault the simulated BMS shows ``elapsed`` seconds into the demo, and a line saying so."""
+    at = elapsed % CYCLE
+    if at < SILENT_FROM:
+        return Fault.NONE, f"simulated BMS answers; it falls silent in {SILENT_FROM - at:.0f} s"
+    return Fault.SILENT, f"simulated BMS is SILENT for {CYCLE - at:.0f} s more: watch the fail-safe"
 
 
 def _fmt(value: Any, unit: str = "", digits: int = 2) -> str:
@@ -56,23 +70,27 @@ async def demo(seconds: float | None = None) -> int:
     interactive = sys.stdout.isatty()
     with tempfile.TemporaryDirectory(prefix="dbus-bms-demo-") as tmp, PrivateBus() as private:
         harness = DaemonHarness(private, Path(tmp))
+        pack = harness.sims[0].pack
+        pack.swing_amps, pack.swing_period = 60.0, 120.0  # a solar day in two minutes
         await harness.start(log_level="info")
         assert harness.bus is not None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        end = loop.time() + seconds if seconds else None
+        begin = loop.time()
+        end = begin + seconds if seconds else None
         print(
             f"dbus-bms demo: private bus {private.address}, simulated JK on {harness.servers[0].path}; Ctrl-C stops",
             flush=True,
         )
         try:
             while not stop.is_set() and harness.proc.poll() is None and (end is None or loop.time() < end):
+                harness.sims[0].fault, story = scenario(loop.time() - begin)
                 screen = await _snapshot(harness.bus)
                 if interactive:
                     print("\x1b[H\x1b[2J", end="")
-                print(screen, "\n", flush=True)
+                print(f"{story}\n{screen}\n", flush=True)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1.0)
         finally:
