@@ -41,7 +41,6 @@ class BatteryConfig:
     timeout: float = 0.5
     device_instance: int = 512
     charge: ChargeConfig = field(default_factory=ChargeConfig)
-    address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,9 +56,13 @@ def default_state_dir() -> str:
 
 
 _TOP_KEYS = {"poll_interval", "state_dir", "log_level", "charge", "batteries"}
-_BATTERY_KEYS = {"type", "port", "address", "alias", "baudrate", "poll_interval", "timeout", "device_instance", "charge"}
+_BATTERY_KEYS = {"type", "port", "alias", "baudrate", "poll_interval", "timeout", "device_instance", "charge"}
 _CHARGE_FIELDS = {f.name: f for f in dataclasses.fields(ChargeConfig)}
 _LEVELS = ("debug", "info", "warning", "error")
+
+
+def _default(value: Any, default: Any) -> Any:
+    return default if value is None else value
 
 
 class _Parser:
@@ -176,11 +179,16 @@ class _Parser:
             return None
         return Config(tuple(batteries), poll or 1.0, state_dir or default_state_dir(), level or "info")
 
-    def battery(self, node, key, index, poll, charge, aliases) -> BatteryConfig | None:
+    def battery(
+        self, node: yaml.Node, key: str, index: int, poll: float, charge: ChargeConfig, aliases: dict[str, int]
+    ) -> BatteryConfig | None:
         items = self.mapping(node, key, _BATTERY_KEYS)
         if not isinstance(node, yaml.MappingNode):
             return None
-        get = lambda name, kind, lo=None, hi=None: self.scalar(items[name][1], f"{key}.{name}", kind, lo, hi) if name in items else None  # noqa: E731
+
+        def get(name: str, kind: type, lo: float | None = None, hi: float | None = None) -> Any:
+            return self.scalar(items[name][1], f"{key}.{name}", kind, lo, hi) if name in items else None
+
         kind = get("type", str)
         if "type" not in items:
             self.err(node, f"{key}.type", f"missing; one of {', '.join(self.known_types)}")
@@ -197,18 +205,16 @@ class _Parser:
             self.err(items.get("alias", (node, node))[1], f"{key}.alias", f"{alias!r} is already used by the battery on line {aliases[alias]}")
         else:
             aliases[alias] = node.start_mark.line + 1
-        result = BatteryConfig(
+        return BatteryConfig(
             type=kind or "",
             port=port,
             alias=alias,
             baudrate=get("baudrate", int, 1200, 921600) or 115200,
             poll_interval=get("poll_interval", float, 0.1, 3600) or poll,
             timeout=get("timeout", float, 0.05, 30) or 0.5,
-            device_instance=get("device_instance", int, 0, 999) or 512 + index,
+            device_instance=_default(get("device_instance", int, 0, 999), 512 + index),
             charge=self.charge(items["charge"][1], f"{key}.charge", charge) if "charge" in items else charge,
-            address=get("address", str),
         )
-        return result
 
 
 def parse_config(text: str, source: str = "<string>", known_types: tuple[str, ...] = ("jk-nw",)) -> Config:

@@ -37,6 +37,11 @@ def test_global_charge_settings_merge_under_per_battery_ones():
     assert (b.charge.max_charge_current, b.poll_interval, b.device_instance) == (50, 0.5, 513)
 
 
+def test_device_instance_zero_is_kept():
+    cfg = parse_config("batteries:\n  - type: jk-nw\n    port: /dev/ttyUSB0\n    device_instance: 0\n")
+    assert cfg.batteries[0].device_instance == 0
+
+
 def test_tables_are_lists_of_pairs():
     cfg = parse_config(
         "batteries:\n  - type: jk-nw\n    port: /dev/ttyUSB0\n    charge:\n"

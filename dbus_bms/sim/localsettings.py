@@ -44,7 +44,7 @@ class LocalSettings:
 
     def _values(self) -> dict[str, Any]:
         assert self.tree is not None
-        return {p: self.tree.value(p) for p in self.tree._items}
+        return self.tree.values()
 
     def _save(self, values: dict[str, Any]) -> None:
         tmp = self.store.with_suffix(".tmp")

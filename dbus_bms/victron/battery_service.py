@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -72,6 +73,8 @@ class BatteryService:
         self.cells = cell_count or 0
         self.tree = BusItemTree(bus)
         self._use_settings = False
+        self._custom_name_setting = f"/Settings/Devices/{settings.setting_key(unique_id)}/CustomName"
+        self._pending: set[asyncio.Task] = set()
 
     async def start(self) -> None:
         t = self.tree
@@ -106,9 +109,7 @@ class BatteryService:
 
     async def _load_custom_name(self) -> str:
         if self._use_settings:
-            return await settings.add_setting(
-                self.bus, f"/Settings/Devices/{settings.setting_key(self.unique_id)}/CustomName", ""
-            )
+            return await settings.add_setting(self.bus, self._custom_name_setting, "")
         try:
             return json.loads(self.state_file.read_text()).get("custom_name", "")
         except (OSError, ValueError):
@@ -118,11 +119,10 @@ class BatteryService:
         if not isinstance(value, str) or len(value) > 64:
             return False
         if self._use_settings:
-            import asyncio
-
-            asyncio.get_running_loop().create_task(
-                settings.set_value(self.bus, f"/Settings/Devices/{settings.setting_key(self.unique_id)}/CustomName", value)
-            )
+            # A BusItem write handler cannot wait for a call of its own; the save follows at once.
+            task = asyncio.get_running_loop().create_task(settings.set_value(self.bus, self._custom_name_setting, value))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
         else:
             self.state_file.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.state_file.with_suffix(".tmp")

@@ -84,6 +84,9 @@ class BusItemTree:
     def value(self, path: str) -> Any:
         return self._items[path].value
 
+    def values(self) -> dict[str, Any]:
+        return {path: item.value for path, item in self._items.items()}
+
     def update(self, changes: Mapping[str, Any]) -> None:
         """Store new values; signal each changed path, and all of them once in ItemsChanged."""
         changed: dict[str, dict[str, Variant]] = {}

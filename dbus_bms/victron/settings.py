@@ -8,7 +8,7 @@ from typing import Any
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
-from .busitem import BUSITEM, unwrap
+from .busitem import BUSITEM, unwrap, wrap
 
 SETTINGS_SERVICE = "com.victronenergy.settings"
 
@@ -55,8 +55,6 @@ async def get(bus: MessageBus, path: str) -> Any:
 
 
 async def set_value(bus: MessageBus, path: str, value: Any) -> None:
-    from .busitem import wrap
-
     await _call(bus, path, BUSITEM, "SetValue", "v", [wrap(value)])
 
 
