@@ -98,16 +98,23 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_check_config(args: argparse.Namespace) -> int:
+def _load_config(path: Path, command: str):
+    """The config at ``path``, or None after explaining on stderr why it cannot be used."""
     from .config import ConfigError, load_config
+    from .devices.registry import DEVICE_TYPES
 
     try:
-        config = load_config(args.file)
+        return load_config(path, known_types=tuple(DEVICE_TYPES))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
-        return EXIT_FAIL
     except OSError as exc:
-        print(f"dbus-bms check-config: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        print(f"dbus-bms {command}: cannot read {path}: {exc.strerror}", file=sys.stderr)
+    return None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _load_config(args.file, "check-config")
+    if config is None:
         return EXIT_FAIL
     print(f"{args.file}: ok, {len(config.batteries)} batter{'y' if len(config.batteries) == 1 else 'ies'}")
     for b in config.batteries:
@@ -117,15 +124,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .app import run
-    from .config import ConfigError, load_config
 
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_FAIL
-    except OSError as exc:
-        print(f"dbus-bms run: cannot read {args.config}: {exc.strerror}", file=sys.stderr)
+    config = _load_config(args.config, "run")
+    if config is None:
         return EXIT_FAIL
     level = (args.log_level or config.log_level).upper()
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)

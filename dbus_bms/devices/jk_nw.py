@@ -7,6 +7,7 @@ import asyncio
 from ..model import Sample
 from ..protocols import jk_nw
 from ..protocols.errors import ProtocolError
+from ..protocols.framing import drain
 from ..transports.errors import TransportError
 from ..transports.serial import SerialTransport
 from .base import Device, DeviceError
@@ -76,15 +77,11 @@ class JkNwDevice(Device):
                 if remaining <= 0:
                     raise TimeoutError(f"no complete frame from {self.port} within {self.timeout:g} s")
                 rx.feed(await self.transport.read(remaining))
-                while True:
-                    try:
-                        frame = rx.next_frame()
-                    except ProtocolError:
+                for item in drain(rx):
+                    if isinstance(item, ProtocolError):
                         self.stats.bad_frames += 1
                         continue
-                    if frame is not None:
-                        return frame
-                    break
+                    return item
         finally:
             self.stats.discarded_bytes += rx.discarded_bytes
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from ..model import ALARM_ALARM, DeviceInfo, Sample
 from .errors import ProtocolError
+from .framing import HeaderBuffer
 
 HEADER = b"\x55\xaa\xeb\x90"
 RECORD_LEN = 300
@@ -34,7 +35,7 @@ def _sum8(data: bytes) -> int:
     return sum(data) & 0xFF
 
 
-class RecordAssembler:
+class RecordAssembler(HeaderBuffer):
     """Reassembles 300-byte records from notifications or a serial stream.
 
     Anything before a record header is dropped and counted: ``AT\\r\\n`` from the BLE module, the
@@ -42,31 +43,16 @@ class RecordAssembler:
     """
 
     def __init__(self) -> None:
-        self._buf = bytearray()
-        self.discarded_bytes = 0
-
-    def feed(self, data: bytes) -> None:
-        self._buf += data
-
-    def _skip(self, n: int) -> None:
-        del self._buf[:n]
-        self.discarded_bytes += n
+        super().__init__(HEADER)
 
     def next_frame(self) -> bytes | None:
-        buf = self._buf
-        start = buf.find(HEADER)
-        if start < 0:
-            keep = next((k for k in (3, 2, 1) if buf.endswith(HEADER[:k])), 0)
-            self._skip(len(buf) - keep)
+        if not self.at_header() or len(self.buf) < RECORD_LEN:
             return None
-        self._skip(start)
-        if len(buf) < RECORD_LEN:
-            return None
-        record = bytes(buf[:RECORD_LEN])
+        record = bytes(self.buf[:RECORD_LEN])
         if record[-1] != _sum8(record[:-1]):
-            self._skip(len(HEADER))
+            self.skip(len(HEADER))
             raise ProtocolError("JK record with a bad checksum")
-        del buf[:RECORD_LEN]
+        del self.buf[:RECORD_LEN]
         return record
 
 

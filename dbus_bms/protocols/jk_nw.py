@@ -11,6 +11,7 @@ import struct
 
 from ..model import ALARM_ALARM, ALARM_WARNING, DeviceInfo, Sample
 from .errors import ProtocolError
+from .framing import HeaderBuffer
 
 HEADER = b"\x4e\x57"
 END_MARK = 0x68
@@ -44,41 +45,26 @@ def build_frame(
 READ_ALL_REQUEST = build_frame(CMD_READ_ALL, b"\x00", source=SOURCE_HOST)
 
 
-class NwAssembler:
+class NwAssembler(HeaderBuffer):
     """Reassembles NW frames from a byte stream; resyncs on the header after garbage."""
 
     def __init__(self) -> None:
-        self._buf = bytearray()
-        self.discarded_bytes = 0
-
-    def feed(self, data: bytes) -> None:
-        self._buf += data
-
-    def _skip(self, n: int) -> None:
-        del self._buf[:n]
-        self.discarded_bytes += n
+        super().__init__(HEADER)
 
     def next_frame(self) -> bytes | None:
-        buf = self._buf
-        start = buf.find(HEADER)
-        if start < 0:
-            # Keep a trailing 0x4E: it may be the first half of a header split across reads.
-            self._skip(len(buf) - (1 if buf.endswith(HEADER[:1]) else 0))
+        if not self.at_header() or len(self.buf) < 4:
             return None
-        self._skip(start)
-        if len(buf) < 4:
-            return None
-        total = 2 + struct.unpack_from(">H", buf, 2)[0]
+        total = 2 + struct.unpack_from(">H", self.buf, 2)[0]
         if not _OVERHEAD <= total <= MAX_FRAME:
-            self._skip(2)
+            self.skip(2)
             raise ProtocolError(f"impossible NW frame length {total}")
-        if len(buf) < total:
+        if len(self.buf) < total:
             return None
-        frame = bytes(buf[:total])
+        frame = bytes(self.buf[:total])
         if frame[-5] != END_MARK or frame[-4:] != _checksum(frame[:-4]):
-            self._skip(2)
+            self.skip(2)
             raise ProtocolError("NW frame with a bad checksum or end mark")
-        del buf[:total]
+        del self.buf[:total]
         return frame
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from ..model import DeviceInfo, Sample
 from . import jk02, jk_nw
 from .errors import ProtocolError
+from .framing import Assembler, drain
 
 PROTOCOLS: dict[str, str] = {
     "jk_nw": "JK UART/RS485 'NW' protocol: a read-all reply (4E 57 ...)",
@@ -14,14 +15,14 @@ PROTOCOLS: dict[str, str] = {
 }
 
 
-def _frames(assembler, data: bytes) -> list[bytes]:
+def _frames(assembler: Assembler, data: bytes) -> list[bytes]:
     assembler.feed(data)
-    out = []
-    while True:
-        frame = assembler.next_frame()  # a corrupt frame raises ProtocolError: decode says so
-        if frame is None:
-            return out
-        out.append(frame)
+    frames = []
+    for item in drain(assembler):
+        if isinstance(item, ProtocolError):
+            raise item  # decode is for looking at captures: say a frame is corrupt, do not skip it
+        frames.append(item)
+    return frames
 
 
 def _jk_nw(chunks: list[bytes]) -> Sample:

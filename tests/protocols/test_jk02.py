@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from dbus_bms.model import DeviceInfo, Sample
 from dbus_bms.protocols import jk02
 from dbus_bms.protocols.errors import ProtocolError
+from dbus_bms.protocols.framing import drain
 
 from ..conftest import load_fixture
 
@@ -149,17 +150,12 @@ def test_any_bytes_in_any_chunks_only_ever_raise_protocol_error(data, cuts):
     for cut in [*cuts, len(data)]:
         asm.feed(data[pos : pos + cut])
         pos += cut
-        while True:
-            try:
-                rec = asm.next_frame()
-            except ProtocolError:
-                continue
-            if rec is None:
-                break
-            try:
-                jk02.decode(rec)
-            except ProtocolError:
-                pass
+        for rec in drain(asm):
+            if isinstance(rec, bytes):
+                try:
+                    jk02.decode(rec)
+                except ProtocolError:
+                    pass
 
 
 @given(st.binary(min_size=0, max_size=80), st.integers(1, 300))
@@ -170,12 +166,5 @@ def test_a_record_inside_junk_at_any_split_is_recovered(junk, split):
     found = []
     for part in (stream[:split], stream[split:]):
         asm.feed(part)
-        while True:
-            try:
-                rec = asm.next_frame()
-            except ProtocolError:
-                continue
-            if rec is None:
-                break
-            found.append(rec)
+        found += [rec for rec in drain(asm) if isinstance(rec, bytes)]
     assert good in found

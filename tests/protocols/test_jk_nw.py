@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from dbus_bms.model import DeviceInfo, Sample
 from dbus_bms.protocols import jk_nw
 from dbus_bms.protocols.errors import ProtocolError
+from dbus_bms.protocols.framing import drain
 
 from ..conftest import load_fixture
 
@@ -105,18 +106,10 @@ def test_frames_are_found_between_garbage_and_across_splits():
     good = bytes.fromhex(FRAMES["esphome-jk_bms-common-STATUS_FRAME_14S"]["response_hex"])
     stream = b"\x00\x4e\xff" + good + b"noise\x4e\x57\x00" + good
     asm = jk_nw.NwAssembler()
-    found, errors = [], 0
+    found = []
     for i in range(0, len(stream), 7):
         asm.feed(stream[i : i + 7])
-        while True:
-            try:
-                frame = asm.next_frame()
-            except ProtocolError:
-                errors += 1
-                continue
-            if frame is None:
-                break
-            found.append(frame)
+        found += [f for f in drain(asm) if isinstance(f, bytes)]
     assert found == [good, good]
     assert asm.discarded_bytes >= 3
 
@@ -171,17 +164,12 @@ def test_any_bytes_in_any_chunks_only_ever_raise_protocol_error(data, cuts):
     for cut in [*cuts, len(data)]:
         asm.feed(data[pos : pos + cut])
         pos += cut
-        while True:
-            try:
-                frame = asm.next_frame()
-            except ProtocolError:
-                continue
-            if frame is None:
-                break
-            try:
-                jk_nw.decode(frame)
-            except ProtocolError:
-                pass
+        for frame in drain(asm):
+            if isinstance(frame, bytes):
+                try:
+                    jk_nw.decode(frame)
+                except ProtocolError:
+                    pass
 
 
 @given(st.binary(max_size=400))
