@@ -9,6 +9,7 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from dbus_fast import BusType
@@ -62,7 +63,7 @@ class Battery:
                 delay = 0
             await asyncio.sleep(delay)
 
-    async def cycle(self, clock) -> None:
+    async def cycle(self, clock: Callable[[], float]) -> None:
         """Poll once, compute the limits, publish."""
         sample: Sample | None = None
         try:
@@ -74,7 +75,8 @@ class Battery:
         except Exception:
             # A bug on the read side must not freeze the published limits: the cycle goes on
             # without a sample, so the fail-safe takes over as for a silent BMS.
-            log.exception("%s: reading the BMS failed unexpectedly", self.name)
+            if not self._failing:
+                log.exception("%s: reading the BMS failed unexpectedly", self.name)
             self.device.stats.record(False, "internal error")
             self._failing = True
         else:

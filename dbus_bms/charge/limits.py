@@ -83,16 +83,16 @@ def step(sample: Sample | None, state: ChargeState, cfg: ChargeConfig, now: floa
         dcl, discharge_reason = _discharge_current(last, cfg)
         state = replace(state, last_dcl=dcl, last_cvl=cvl)
         return Limits(cvl, ccl, dcl, ccl > 0, dcl > 0, "Bulk", charge_reason, discharge_reason, False), state
-    silent = f"BMS silent {age:.0f} s"
+    # Stable texts: a reason that ticks every second would be a D-Bus signal every second.
+    silent = f"Fail-safe: no BMS data for over {cfg.stale_after:g} s"
     grace = interpolate(cfg.failsafe_grace, last.min_cell) if last.min_cell is not None else 0.0
     if age - cfg.stale_after < grace:
         dcl = min(state.last_dcl or 0.0, cfg.failsafe_discharge_current)
-        discharge_reason = f"Fail-safe: {silent}, limited for {grace - (age - cfg.stale_after):.0f} s more"
+        discharge_reason = f"{silent}, limited for {grace:.0f} s"
     else:
         dcl = 0.0
-        discharge_reason = f"Fail-safe: {silent}"
+        discharge_reason = silent
     # Never raise the charge voltage on data we no longer trust.
     known = [c for c in (cvl, state.last_cvl) if c is not None]
     cvl = min(known) if known else None
-    return Limits(cvl, 0.0, dcl, False, dcl > 0, "Bulk (fail-safe)", f"Fail-safe: {silent}",
-                  discharge_reason, True), state
+    return Limits(cvl, 0.0, dcl, False, dcl > 0, "Bulk (fail-safe)", silent, discharge_reason, True), state

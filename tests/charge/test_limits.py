@@ -89,6 +89,9 @@ def test_fail_safe_timeline_for_a_full_pack():
     assert out[11].cvl == pytest.approx(16 * 3.45)  # stays valid so the GX keeps us as BMS
     assert out[600].dcl > 0 and out[611].dcl == 0 and not out[611].allow_discharge
     assert out[611].charge_mode == "Bulk (fail-safe)"
+    assert out[11].charge_limitation == out[611].charge_limitation == "Fail-safe: no BMS data for over 10 s"
+    assert out[11].discharge_limitation == out[599].discharge_limitation  # stable: no signal every second
+    assert out[611].discharge_limitation == "Fail-safe: no BMS data for over 10 s"
 
 
 def test_fail_safe_cuts_discharge_at_once_for_a_pack_near_empty():
