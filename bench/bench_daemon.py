@@ -92,6 +92,7 @@ async def measure(n: int, seconds: float, poll_interval: float) -> dict[str, flo
         startup = time.monotonic() - t0
 
         pending: dict[int, tuple[float, float]] = {}
+        seen = [asyncio.Event() for _ in range(n)]
         change_lat: list[float] = []
         frame_lat: list[float] = []
 
@@ -110,6 +111,7 @@ async def measure(n: int, seconds: float, poll_interval: float) -> dict[str, flo
                     frame_lat.append(now - clocks[i].replied_at)
                 del pending[i]
                 clocks[i].watch = None
+                seen[i].set()
 
         bus.add_message_handler(on_message)
         await bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
@@ -118,18 +120,26 @@ async def measure(n: int, seconds: float, poll_interval: float) -> dict[str, flo
         await asyncio.sleep(2 * poll_interval)
         polls0 = sum(s.requests for s in h.sims)
         cpu0 = cpu_seconds(h.proc.pid)
-        rng = random.Random(5)
-        step = 0
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            i = rng.randrange(n)
-            if i not in pending:
+
+        async def change_values(i: int, end: float) -> None:
+            # Each change lands at a uniformly random moment of the poll period, as a real change
+            # at the BMS would, so the latency includes the wait for the next poll.
+            rng = random.Random(i)
+            step = 0
+            while time.monotonic() < end:
+                await asyncio.sleep(rng.uniform(0, poll_interval))
                 step += 1
                 value = round((-1) ** step * (5 + (step % 400) * 0.01), 2)
                 clocks[i].watch, clocks[i].replied_at = value, None
+                seen[i].clear()
                 h.sims[i].pack.current_override = value
                 pending[i] = (value, time.monotonic())
-            await asyncio.sleep(rng.uniform(0.2, 0.6) * poll_interval / max(1, n / 4))
+                try:
+                    await asyncio.wait_for(seen[i].wait(), 5 * poll_interval + 5)
+                except TimeoutError:
+                    pending.pop(i, None)
+
+        await asyncio.gather(*(change_values(i, time.monotonic() + seconds) for i in range(n)))
         cpu = cpu_seconds(h.proc.pid) - cpu0
         updates = sum(s.requests for s in h.sims) - polls0
 
