@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from dbus_fast import BusType
 from dbus_fast.aio import MessageBus
 
 from . import __version__
@@ -22,16 +20,11 @@ from .devices.base import Device, DeviceError
 from .devices.registry import create_device
 from .model import Sample
 from .victron.battery_service import BatteryService
+from .victron.connection import connect
 
 log = logging.getLogger("dbus_bms")
 
 PROCESS_NAME = "dbus-bms"
-
-
-async def connect_bus() -> MessageBus:
-    """The session bus when DBUS_SESSION_BUS_ADDRESS is set, else the system bus, as Victron's services do."""
-    bus_type = BusType.SESSION if os.environ.get("DBUS_SESSION_BUS_ADDRESS") else BusType.SYSTEM
-    return await MessageBus(bus_type=bus_type).connect()
 
 
 class Battery:
@@ -51,9 +44,11 @@ class Battery:
     def name(self) -> str:
         return self.cfg.alias
 
-    async def run(self, interval: float) -> None:
+    async def run(self, interval: float, offset: float = 0.0) -> None:
+        """Poll every ``interval`` s, the first time after ``offset`` s."""
         loop = asyncio.get_running_loop()
-        next_tick = loop.time()
+        next_tick = loop.time() + offset
+        await asyncio.sleep(offset)
         while True:
             await self.cycle(loop.time)
             next_tick += interval
@@ -140,10 +135,13 @@ async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     # One connection per service, as Victron's own drivers do: consumers tell services apart by
     # the sender of a signal, and services sharing a connection would share one sender.
-    batteries = [Battery(b, create_device(b), await connect_bus(), state_dir) for b in config.batteries]
+    batteries = [Battery(b, create_device(b), await connect(), state_dir) for b in config.batteries]
     log.info("dbus-bms %s: %d batter%s", __version__, len(batteries), "y" if len(batteries) == 1 else "ies")
+    # Spread the polls over the interval: replies that arrive together wait for each other, and
+    # the GX's CPU takes the load in small pieces rather than one burst a second.
     tasks = [
-        asyncio.create_task(b.run(b.cfg.poll_interval), name=f"battery {b.name}") for b in batteries
+        asyncio.create_task(b.run(b.cfg.poll_interval, i * b.cfg.poll_interval / len(batteries)), name=f"battery {b.name}")
+        for i, b in enumerate(batteries)
     ]
     waiter = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)

@@ -7,8 +7,10 @@ import re
 import subprocess
 
 import pytest
+from dbus_fast import Message
 
 from dbus_bms.sim.faults import Fault
+from dbus_bms.victron.reader import battery_services
 
 from dbus_bms.sim.harness import DaemonHarness
 
@@ -101,3 +103,33 @@ async def test_line_faults_are_counted_and_never_crash_the_daemon(daemon, fault)
     assert counts, items["/Mgmt/Connection"]
     assert int(counts[1]) + int(counts[2]) > 0
     assert daemon.proc.poll() is None
+
+
+async def test_a_bms_that_answers_only_later_is_published_then(private_bus, tmp_path):
+    h = DaemonHarness(private_bus, tmp_path, extra_config=FAST)
+    await h.start(serve=False)
+    try:
+        await h.wait_for_log("no reading from the BMS")
+        assert await battery_services(h.bus) == []  # nothing to publish yet: no made-up battery
+        h.servers[0].start()
+        await h.wait_for(online)
+    finally:
+        await h.stop()
+
+
+async def test_two_batteries_are_two_services_on_their_own_connections(private_bus, tmp_path):
+    h = DaemonHarness(private_bus, tmp_path, count=2, extra_config=FAST)
+    await h.start()
+    try:
+        a = await h.wait_for(online, 0)
+        b = await h.wait_for(online, 1)
+        assert {a["/DeviceInstance"], b["/DeviceInstance"]} == {512, 513}
+        owners = set()
+        for i in range(2):
+            reply = await h.bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
+                                             interface="org.freedesktop.DBus", member="GetNameOwner",
+                                             signature="s", body=[h.service(i)]))
+            owners.add(reply.body[0])
+        assert len(owners) == 2
+    finally:
+        await h.stop()

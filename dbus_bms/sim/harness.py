@@ -46,13 +46,15 @@ class DaemonHarness:
             lines += [f"  - type: jk-nw", f"    port: {self.tmp / f'ttyJK{i}'}", f"    alias: jk{i}"]
         return "\n".join(lines) + "\n"
 
-    async def start(self, *, with_settings: bool = True, log_level: str = "debug") -> None:
+    async def start(self, *, with_settings: bool = True, serve: bool = True, log_level: str = "debug") -> None:
+        """Starts localsettings, the simulators (unless ``serve`` is False) and the daemon."""
         self.bus = await MessageBus(bus_address=self.private.address).connect()
         if with_settings:
             self.settings = LocalSettings(self.tmp / "settings.json")
             await self.settings.start(self.bus)
-        for server in self.servers:
-            server.start()
+        if serve:
+            for server in self.servers:
+                server.start()
         config = self.tmp / "dbus-bms.yaml"
         config.write_text(self.config_text())
         self.log = open(self.tmp / "daemon.log", "w")
@@ -67,6 +69,14 @@ class DaemonHarness:
     def daemon_log(self) -> str:
         self.log.flush()
         return (self.tmp / "daemon.log").read_text()
+
+    async def wait_for_log(self, text: str, timeout: float = 30.0) -> None:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while text not in self.daemon_log():
+            if loop.time() > end:
+                raise AssertionError(f"{text!r} never logged:\n{self.daemon_log()}")
+            await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -15,7 +15,7 @@ from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
 
 from ..victron.busitem import BusItemTree, unwrap
-from ..victron.settings import SETTINGS_SERVICE
+from ..victron.settings import SETTINGS_INTERFACE, SETTINGS_SERVICE
 
 
 class LocalSettings:
@@ -62,11 +62,16 @@ class LocalSettings:
         return wanted
 
     def _handle_add(self, msg: Message) -> Message | None:
-        if msg.message_type != MessageType.METHOD_CALL or msg.member != "AddSetting" or msg.path != "/Settings":
+        if (
+            msg.message_type != MessageType.METHOD_CALL
+            or msg.member != "AddSetting"
+            or msg.path != "/Settings"
+            or msg.interface not in (SETTINGS_INTERFACE, None)
+        ):
             return None
         assert self.tree is not None
         group, name, default = msg.body[0], msg.body[1], unwrap(msg.body[2])
-        path = f"/Settings/{group.strip('/')}/{name}"
+        path = "/".join(["/Settings", *(part.strip("/") for part in (group, name) if part.strip("/"))])
         if path not in self.tree:
             if name == "ClassAndVrmInstance" and isinstance(default, str) and ":" in default:
                 cls, wanted = default.split(":", 1)

@@ -68,7 +68,7 @@ class SimPack:
 
     @property
     def pack_soc(self) -> float:
-        # A pack is as empty as its emptiest cell and as full as its fullest, as a BMS counts it.
+        # A BMS counts coulombs for the whole string; the cells' mean is what that count shows.
         return sum(self.soc) / self.cells
 
     def advance(self, dt: float) -> None:

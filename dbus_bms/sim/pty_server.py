@@ -8,12 +8,15 @@ import time
 import tty
 from typing import Protocol
 
+from .pack import SimPack
+
 
 class SimDevice(Protocol):
-    def handle(self, data: bytes) -> bytes: ...
+    """A simulated BMS: its pack, and the reply to whatever the host wrote."""
 
-    @property
-    def pack(self): ...
+    pack: SimPack
+
+    def handle(self, data: bytes) -> bytes: ...
 
 
 class PtyServer:

@@ -183,7 +183,8 @@ class BatteryService:
             "/Soc": s.soc,
             "/Soh": s.soh,
             "/Capacity": s.capacity_remaining,
-            "/ConsumedAmphours": round(s.capacity_full - s.capacity_remaining, 3)
+            # Negative, as Victron's own battery monitors count the charge taken out (VE.Direct CE).
+            "/ConsumedAmphours": round(s.capacity_remaining - s.capacity_full, 3)
             if s.capacity_full is not None and s.capacity_remaining is not None else None,
             "/TimeToGo": round(s.capacity_remaining / -s.current * 3600)
             if s.capacity_remaining is not None and s.current is not None and s.current < 0 else None,

@@ -11,6 +11,8 @@ from dbus_fast.aio import MessageBus
 from .busitem import BUSITEM, unwrap, wrap
 
 SETTINGS_SERVICE = "com.victronenergy.settings"
+# AddSetting lives on this interface of localsettings' /Settings object, not on BusItem.
+SETTINGS_INTERFACE = "com.victronenergy.Settings"
 
 
 def setting_key(unique_id: str) -> str:
@@ -39,11 +41,11 @@ async def available(bus: MessageBus) -> bool:
 async def add_setting(bus: MessageBus, path: str, default: Any) -> Any:
     """Create ``path`` (under /Settings) with ``default`` unless it exists; return its value."""
     group, name = path.removeprefix("/Settings/").rsplit("/", 1)
-    kind = "s" if isinstance(default, str) else ("f" if isinstance(default, float) else "i")
-    sig = {"s": "s", "f": "d", "i": "i"}[kind]
+    kind, sig = ("s", "s") if isinstance(default, str) else ("f", "d") if isinstance(default, float) else ("i", "i")
+    # No bounds: localsettings takes 0, 0 as "none", and a string setting has none anyway.
+    bound = Variant("d", 0.0) if kind == "f" else Variant("i", 0)
     result = await _call(
-        bus, "/Settings", BUSITEM, "AddSetting", "ssvsvv",
-        [group, name, Variant(sig, default), kind, Variant(sig, type(default)(0)), Variant(sig, type(default)(0))],
+        bus, "/Settings", SETTINGS_INTERFACE, "AddSetting", "ssvsvv", [group, name, Variant(sig, default), kind, bound, bound]
     )
     if result != 0:
         raise LookupError(f"localsettings refused AddSetting {path}")

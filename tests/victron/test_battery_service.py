@@ -44,7 +44,7 @@ async def test_published_values(private_bus, tmp_path):
     assert items["/DeviceInstance"] == 300  # no localsettings: the configured fallback
     assert (items["/Dc/0/Voltage"], items["/Dc/0/Current"], items["/Dc/0/Power"]) == (52.8, -10.0, -528.0)
     assert items["/Dc/0/Temperature"] == 23.5 and items["/System/MinCellTemperature"] == 21.0
-    assert items["/ConsumedAmphours"] == 112.0 and items["/TimeToGo"] == 168 * 360
+    assert items["/ConsumedAmphours"] == -112.0 and items["/TimeToGo"] == 168 * 360
     assert items["/Voltages/Sum"] == 13.2 and items["/Voltages/Diff"] == pytest.approx(0.02)
     assert (items["/System/MinVoltageCellId"], items["/System/MaxVoltageCellId"]) == ("C3", "C2")
     assert [items[f"/Balances/Cell{i}"] for i in range(1, 5)] == [0, 1, 0, 0]
