@@ -2,7 +2,8 @@
 # Installs dbus-bms on a Venus OS GX device (Cerbo GX, Ekrano, Raspberry Pi), run as root from an
 # unpacked release (tools/make-release.sh builds one):
 #
-#   bash install.sh            install or update, then (re)start the service
+#   bash install.sh            install or update; the first time, it writes an example config and
+#                              leaves the service down: edit the config and run it again
 #   bash install.sh --boot     re-create the service after a reboot or firmware update (from rc.local)
 #   bash install.sh --uninstall
 #
@@ -56,9 +57,14 @@ install() {
     chmod +x "$APP/service/run" "$APP/service/log/run" "$APP/install.sh"
     if [ -e "$CONF_DIR/config.yaml" ]; then
         say "keeping your config $CONF_DIR/config.yaml"
+        rm -f "$APP/service/down"
     else
         cp "$APP/examples/dbus-bms.yaml" "$CONF_DIR/config.yaml"
-        say "wrote an example config to $CONF_DIR/config.yaml: edit it, then: svc -t /service/dbus-bms"
+        # The example names /dev/ttyUSB0, which on this GX may be another device: the service
+        # stays down until the owner has put in the real ports.
+        touch "$APP/service/down"
+        say "wrote an example config to $CONF_DIR/config.yaml; the service stays down until you"
+        say "have edited it and run this again: bash /data/apps/dbus-bms/install.sh"
     fi
     add_boot_line
     link_service

@@ -52,10 +52,13 @@ def test_install_then_reinstall_keeps_config_and_rc_local(release, tmp_path):
     assert (app / "dbus_bms/cli.py").exists() and (app / "ext/dbus_fast").is_dir()
     assert os.readlink(tmp_path / "service/dbus-bms") == "/data/apps/dbus-bms/service"
     config = tmp_path / "data/dbus-bms/config.yaml"
+    assert (app / "service/down").exists()  # nothing runs on the example's port until the owner says so
     config.write_text("# my own\n")
-    r = install(release, tmp_path)
+    r = install(app, tmp_path)  # run again from the installed copy, as the README says
     assert r.returncode == 0 and "keeping your config" in r.stdout
-    assert config.read_text() == "# my own\n"
+    assert config.read_text() == "# my own\n" and not (app / "service/down").exists()
+    assert install(release, tmp_path).returncode == 0  # an update from a new release
+    assert config.read_text() == "# my own\n" and not (app / "service/down").exists()
     lines = rc.read_text().splitlines()
     assert lines[:2] == ["#!/bin/bash", "echo mine"] and sum("install.sh --boot" in l for l in lines) == 1
     assert os.access(rc, os.X_OK)
