@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """For Popen(preexec_fn=...): the child gets SIGTERM when its parent dies, even by SIGKILL.
+
+    A killed demo or test run must not leave a daemon behind that keeps polling a pty number the
+    kernel hands out again to the next run.
+    """
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 _CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -43,6 +56,7 @@ class PrivateBus:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
+            preexec_fn=die_with_parent,
         )
         assert self._proc.stdout is not None
         self.address = self._proc.stdout.readline().strip()

@@ -15,7 +15,7 @@ from typing import Any
 from dbus_fast.aio import MessageBus
 
 from ..victron.reader import BATTERY_PREFIX, get_items
-from .bus import PrivateBus
+from .bus import PrivateBus, die_with_parent
 from .localsettings import LocalSettings
 from .pty_server import PtyServer
 from .serve import make_simulator
@@ -64,6 +64,7 @@ class DaemonHarness:
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
         )
 
     def daemon_log(self) -> str:

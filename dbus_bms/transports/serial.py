@@ -1,12 +1,14 @@
 """Asynchronous serial port on pyserial-asyncio-fast: nothing here blocks the event loop.
 
 The port is opened lazily and re-opened after it vanished (a USB adapter unplugged and plugged
-back), so the daemon never has to restart for a replug.
+back), so the daemon never has to restart for a replug. It is opened exclusively: a second
+program polling the same BMS would garble both conversations, so it gets a clear error instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import serial
 import serial_asyncio_fast
@@ -23,6 +25,7 @@ class _Receiver(asyncio.Protocol):
         self.arrived = asyncio.Event()
         self.lost: Exception | None = None
         self.closed = False
+        self.gone = asyncio.Event()
         self.overflowed = 0
 
     def data_received(self, data: bytes) -> None:
@@ -37,6 +40,7 @@ class _Receiver(asyncio.Protocol):
         self.closed = True
         self.lost = exc
         self.arrived.set()
+        self.gone.set()
 
 
 class SerialTransport:
@@ -60,7 +64,7 @@ class SerialTransport:
         rx = _Receiver()
         try:
             transport, _ = await serial_asyncio_fast.create_serial_connection(
-                asyncio.get_running_loop(), lambda: rx, self.port, baudrate=self.baudrate
+                asyncio.get_running_loop(), lambda: rx, self.port, baudrate=self.baudrate, exclusive=True
             )
         except (serial.SerialException, OSError, ValueError) as exc:
             raise TransportError(f"cannot open {self.port}: {exc}") from exc
@@ -104,7 +108,12 @@ class SerialTransport:
         return n
 
     async def close(self) -> None:
+        """Closes the port and returns once it is released (the lock too)."""
+        rx = self._rx
         self._drop()
+        if rx is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(rx.gone.wait(), 5.0)
 
     def _drop(self) -> None:
         if self._transport is not None:

@@ -98,6 +98,18 @@ async def test_unplug_and_replug_is_survived(link):
     peer.unplug()
 
 
+async def test_a_port_in_use_by_another_program_is_refused(link):
+    peer = PtyPeer(link)
+    first, second = SerialTransport(link), SerialTransport(link)
+    await first.open()
+    with pytest.raises(TransportError, match="cannot open"):
+        await second.open()
+    await first.close()
+    await second.open()  # free again
+    await second.close()
+    peer.unplug()
+
+
 async def test_unasked_bytes_can_be_discarded(link):
     peer = PtyPeer(link)
     t = SerialTransport(link)
