@@ -7,7 +7,9 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["dbus_bms", "dbus_bms.*"]),
     install_requires=[
-        "dbus-fast>=2.21",
+        "bleak>=3.1,<4",
+        "bleak-retry-connector>=4.7,<5",
+        "dbus-fast>=5.2,<6",
         "pyserial>=3.5",
         "pyserial-asyncio-fast>=0.11",
         "pyyaml>=6.0",

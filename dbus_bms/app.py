@@ -38,7 +38,9 @@ class Battery:
         self.charge_state = initial_state()
         self.service: BatteryService | None = None
         self.last_sample: Sample | None = None
+        self.last_good_at: float | None = None
         self._failing = False
+        self._reopens = 0
 
     @property
     def name(self) -> str:
@@ -73,12 +75,18 @@ class Battery:
                 log.exception("%s: reading the BMS failed unexpectedly", self.name)
             self.device.stats.record(False, "internal error")
             self._failing = True
-        else:
+        now = clock()
+        if sample is not None:
+            self.last_good_at = now
+            reopens = self.device.stats.reopens
             if self._failing:
-                log.info("%s: BMS answers again (%s)", self.name, self._link_text())
+                log.info("%s: BMS answers again (%s)", self.name, self._link_text(now))
+            elif reopens != self._reopens:
+                log.info("%s: link made again (%s)", self.name, self._link_text(now))
+            self._reopens = reopens
             self._failing = False
             self.last_sample = sample
-        limits, self.charge_state = step(sample, self.charge_state, self.cfg.charge, clock())
+        limits, self.charge_state = step(sample, self.charge_state, self.cfg.charge, now)
         if self.service is None:
             if self.last_sample is None:
                 return
@@ -87,7 +95,7 @@ class Battery:
         self.service.publish(
             self.last_sample,
             limits,
-            connection_text=self._link_text(),
+            connection_text=self._link_text(now),
             link_quality=self.device.stats.quality,
         )
 
@@ -108,13 +116,15 @@ class Battery:
         await self.service.start()
         log.info("%s: published as com.victronenergy.battery.%s (unique id %s)", self.name, self.cfg.alias, unique_id)
 
-    def _link_text(self) -> str:
+    def _link_text(self, now: float) -> str:
+        """The link-health record: success over recent polls, age of the last reading, counters."""
         s = self.device.stats
         quality = s.quality
         ratio = f"{quality:.0%}" if quality is not None else "-"
+        age = f"{now - self.last_good_at:.0f} s ago" if self.last_good_at is not None else "never"
         return (
-            f"{self.device.connection} ok {ratio}, bad frames {s.bad_frames}, timeouts {s.timeouts}, "
-            f"junk bytes {s.discarded_bytes}"
+            f"{self.device.connection} ok {ratio}, last reading {age}, reconnects {s.reopens}, "
+            f"bad frames {s.bad_frames}, timeouts {s.timeouts}, junk bytes {s.discarded_bytes}"
         )
 
     async def close(self) -> None:

@@ -101,10 +101,9 @@ def cmd_decode(args: argparse.Namespace) -> int:
 def _load_config(path: Path, command: str):
     """The config at ``path``, or None after explaining on stderr why it cannot be used."""
     from .config import ConfigError, load_config
-    from .devices.registry import DEVICE_TYPES
 
     try:
-        return load_config(path, known_types=tuple(DEVICE_TYPES))
+        return load_config(path)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
     except OSError as exc:
@@ -118,7 +117,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         return EXIT_FAIL
     print(f"{args.file}: ok, {len(config.batteries)} batter{'y' if len(config.batteries) == 1 else 'ies'}")
     for b in config.batteries:
-        print(f"  {b.alias}: {b.type} on {b.port}, poll every {b.poll_interval:g} s")
+        print(f"  {b.alias}: {b.type} on {b.port or b.address}, poll every {b.poll_interval:g} s")
     return EXIT_OK
 
 
@@ -130,22 +129,32 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_FAIL
     level = (args.log_level or config.log_level).upper()
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # bleak logs every D-Bus signal at debug level: hundreds of lines a second that would bury ours.
+    for noisy in ("bleak", "bleak_retry_connector", "dbus_fast"):
+        logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(level)))
     asyncio.run(run(config))
     return EXIT_OK
 
 
 def cmd_read(args: argparse.Namespace) -> int:
+    from .config import DEFAULT_TIMEOUT
     from .devices.base import DeviceError
     from .devices.registry import DEVICE_TYPES, create_device
 
-    if args.address:
-        return _not_built("reading over Bluetooth LE (--address)", "the BLE issue")
-    if args.type not in DEVICE_TYPES:
+    kind = DEVICE_TYPES.get(args.type)
+    if kind is None:
         print(f"dbus-bms read: unknown type {args.type!r}; known: {', '.join(DEVICE_TYPES)}", file=sys.stderr)
         return EXIT_USAGE
-    if not args.port:
-        print("dbus-bms read: give --port (serial) for this type", file=sys.stderr)
+    needed = "port" if kind.link == "serial" else "address"
+    if not getattr(args, needed):
+        what = "the serial port" if needed == "port" else "the BLE MAC or advertised name"
+        print(f"dbus-bms read: type {args.type!r} needs --{needed} ({what})", file=sys.stderr)
         return EXIT_USAGE
+    if args.protocol is not None and args.protocol not in kind.protocols:
+        print(f"dbus-bms read: type {args.type!r} has no protocol {args.protocol!r}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.timeout is None:
+        args.timeout = DEFAULT_TIMEOUT[kind.link]
 
     async def once() -> Sample:
         device = create_device(args)
@@ -165,18 +174,23 @@ def cmd_read(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .sim.faults import Fault
-    from .sim.serve import SIMULATORS, serve_pty
+    from .sim.serve import BLE_SIMULATORS, SIMULATORS, serve_ble, serve_pty
 
-    if args.tcp is not None or args.ble:
-        return _not_built("serving a simulator over TCP or BLE", "the gateway and BLE issues")
-    if args.type not in SIMULATORS:
-        print(f"dbus-bms simulate: unknown type {args.type!r}; known: {', '.join(SIMULATORS)}", file=sys.stderr)
+    if args.tcp is not None:
+        return _not_built("serving a simulator over TCP", "the RS485 gateway issue")
+    known = [*SIMULATORS, *BLE_SIMULATORS]
+    if args.type not in known:
+        print(f"dbus-bms simulate: unknown type {args.type!r}; known: {', '.join(known)}", file=sys.stderr)
         return EXIT_USAGE
-    if not args.pty:
-        print("dbus-bms simulate: choose --pty", file=sys.stderr)
+    ble = args.type in BLE_SIMULATORS
+    if (ble and not args.ble) or (not ble and not args.pty):
+        print(f"dbus-bms simulate: type {args.type!r} is served with {'--ble' if ble else '--pty'}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        asyncio.run(serve_pty(args.type, link=args.link, fault=Fault(args.fault), cells=args.cells))
+        if ble:
+            asyncio.run(serve_ble(args.type, layout=args.layout, bus_address=args.bus, fault=Fault(args.fault), cells=args.cells))
+        else:
+            asyncio.run(serve_pty(args.type, link=args.link, fault=Fault(args.fault), cells=args.cells))
     except KeyboardInterrupt:
         pass
     return EXIT_OK
@@ -189,7 +203,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    return _not_built("dbus-bms scan (Bluetooth LE)", "the BLE issue")
+    from .devices.ble_match import guess_type
+    from .transports.ble_discovery import Discovery
+
+    async def scan() -> list[dict]:
+        seen = await Discovery.shared().scan(args.seconds, args.adapter)
+        found = []
+        for address, s in sorted(seen.items()):
+            kind = guess_type(s.name, s.adv.service_uuids, s.adv.manufacturer_data)
+            if kind or args.all:
+                found.append({"type": kind, "address": address, "name": s.name, "rssi": s.adv.rssi})
+        return found
+
+    try:
+        found = asyncio.run(scan())
+    except Exception as exc:  # noqa: BLE001 - bleak raises many kinds; all mean "cannot scan here"
+        print(f"dbus-bms scan: cannot scan ({type(exc).__name__}: {exc}); is bluetoothd running and the adapter up?", file=sys.stderr)
+        return EXIT_FAIL
+    if args.json:
+        print(json.dumps(found, indent=2))
+    elif not found:
+        print(f"no BMS found in {args.seconds:g} s" + ("" if args.all else " (--all lists every device)"))
+    else:
+        print(f"{'type':6} {'address':17} {'rssi':>5}  name")
+        for d in found:
+            print(f"{d['type'] or '?':6} {d['address']:17} {d['rssi']:>5}  {d['name'] or ''}")
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,15 +248,20 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("scan", help="BLE devices nearby that look like a supported BMS")
     s.add_argument("--json", action="store_true")
     s.add_argument("--seconds", type=float, default=10.0)
-    s.add_argument("--adapter")
+    s.add_argument("--adapter", help="hci0, hci1, ...; default: BlueZ's default adapter")
+    s.add_argument("--all", action="store_true", help="also list devices that look like no supported BMS")
     s.set_defaults(func=cmd_scan)
 
     s = sub.add_parser("read", help="one reading, printed")
     s.add_argument("--type", required=True)
     s.add_argument("--port")
-    s.add_argument("--address")
+    s.add_argument("--address", help="BLE: the MAC or advertised name")
+    s.add_argument("--adapter", help="BLE: hci0, hci1, ...")
+    s.add_argument("--pin", help="BLE: pairing PIN, when the BMS needs one")
+    s.add_argument("--protocol", help="force a protocol (layout) instead of detecting it")
     s.add_argument("--baudrate", type=int, default=115200)
-    s.add_argument("--timeout", type=float, default=1.0)
+    s.add_argument("--timeout", type=float, help="seconds to wait for the reply (serial 0.5, BLE 5)")
+    s.set_defaults(ble_mode="per-poll")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_read)
 
@@ -233,7 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--pty", action="store_true")
     s.add_argument("--link", help="also make this symlink to the pty")
     s.add_argument("--tcp", type=int, metavar="PORT")
-    s.add_argument("--ble", action="store_true")
+    s.add_argument("--ble", action="store_true", help="through a fake BlueZ on a D-Bus of its own (or --bus)")
+    s.add_argument("--bus", help="with --ble: serve on this D-Bus address instead")
+    s.add_argument("--layout", default="32s", choices=["32s", "24s", "jk04"], help="with --ble: the JK record layout")
     s.add_argument("--cells", type=int, default=16)
     s.add_argument("--fault", default="none", choices=["none", "silent", "garbage", "bad-checksum", "truncated"])
     s.set_defaults(func=cmd_simulate)

@@ -7,6 +7,7 @@ import difflib
 import os
 import re
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import yaml
 
 from .charge.config import ChargeConfig
 from .charge.tables import make_table
+from .devices.registry import DEVICE_TYPES, DeviceKind
 
 
 @dataclass(frozen=True)
@@ -30,14 +32,27 @@ class ConfigError(Exception):
         super().__init__("\n".join(f"{source}:{e.line}: {e.key}: {e.message}" for e in errors))
 
 
+# How long a poll waits for the reply. A JK answers a read-all in ~30 ms at 115200 baud; 0.5 s
+# leaves room for a busy USB adapter. Over BLE a reply spans several connection intervals and a
+# busy radio retransmits, so the wait is longer.
+DEFAULT_TIMEOUT = {"serial": 0.5, "ble": 5.0}
+BLE_MODES = ("keep-alive", "per-poll")
+
+
+
+
 @dataclass(frozen=True)
 class BatteryConfig:
     type: str
     port: str | None
     alias: str
+    address: str | None = None
+    adapter: str | None = None
+    pin: str | None = None
+    ble_mode: str = "keep-alive"
+    protocol: str | None = None
     baudrate: int = 115200
     poll_interval: float = 1.0
-    # A JK answers a read-all in ~30 ms at 115200 baud; 0.5 s leaves room for a busy USB adapter.
     timeout: float = 0.5
     device_instance: int = 512
     charge: ChargeConfig = field(default_factory=ChargeConfig)
@@ -56,7 +71,13 @@ def default_state_dir() -> str:
 
 
 _TOP_KEYS = {"poll_interval", "state_dir", "log_level", "charge", "batteries"}
-_BATTERY_KEYS = {"type", "port", "alias", "baudrate", "poll_interval", "timeout", "device_instance", "charge"}
+_BATTERY_KEYS = {
+    "type", "port", "address", "adapter", "pin", "ble_mode", "protocol", "alias", "baudrate", "poll_interval",
+    "timeout", "device_instance", "charge",
+}
+_SERIAL_ONLY = ("port", "baudrate")
+_BLE_ONLY = ("address", "adapter", "pin", "ble_mode")
+_MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 _CHARGE_FIELDS = {f.name: f for f in dataclasses.fields(ChargeConfig)}
 _LEVELS = ("debug", "info", "warning", "error")
 
@@ -66,9 +87,9 @@ def _default(value: Any, default: Any) -> Any:
 
 
 class _Parser:
-    def __init__(self, source: str, known_types: tuple[str, ...]) -> None:
+    def __init__(self, source: str, known_types: Mapping[str, DeviceKind]) -> None:
         self.source = source
-        self.known_types = known_types
+        self.known_types = dict(known_types)
         self.errors: list[ConfigIssue] = []
 
     def err(self, node: yaml.Node, key: str, message: str) -> None:
@@ -193,12 +214,40 @@ class _Parser:
         if "type" not in items:
             self.err(node, f"{key}.type", f"missing; one of {', '.join(self.known_types)}")
         elif kind is not None and kind not in self.known_types:
-            hint = difflib.get_close_matches(kind, self.known_types, n=1)
+            hint = difflib.get_close_matches(kind, list(self.known_types), n=1)
             self.err(items["type"][1], f"{key}.type", f"unknown type {kind!r}" + (f"; did you mean '{hint[0]}'?" if hint else f"; known: {', '.join(self.known_types)}"))
+        spec = self.known_types.get(kind or "")
+        link = spec.link if spec else None
         port = get("port", str)
-        if "port" not in items:
-            self.err(node, f"{key}.port", "missing: the serial device, e.g. /dev/ttyUSB0")
-        alias = get("alias", str) or re.sub(r"[^A-Za-z0-9_]", "_", Path(port or f"battery{index}").name)
+        address = get("address", str)
+        if address and _MAC.match(address):
+            address = address.upper()
+        if link is not None:
+            wrong = _BLE_ONLY if link == "serial" else _SERIAL_ONLY
+            for name in wrong:
+                if name in items:
+                    self.err(items[name][0], f"{key}.{name}", f"not used by type {kind!r}, which is read over {'a serial port' if link == 'serial' else 'Bluetooth LE'}")
+            if link == "serial" and "port" not in items:
+                self.err(node, f"{key}.port", "missing: the serial device, e.g. /dev/ttyUSB0")
+            if link == "ble" and "address" not in items:
+                self.err(node, f"{key}.address", "missing: the BMS's MAC (C8:47:8C:12:34:56) or advertised name; `dbus-bms scan` lists them")
+        adapter = get("adapter", str)
+        if adapter is not None and not re.fullmatch(r"hci[0-9]+", adapter):
+            self.err(items["adapter"][1], f"{key}.adapter", f"expected an adapter name like hci0, got {adapter!r}")
+        pin = get("pin", str)
+        if pin is not None and not re.fullmatch(r"[0-9]{1,6}", pin):
+            self.err(items["pin"][1], f"{key}.pin", "expected up to 6 digits")
+        protocol = get("protocol", str)
+        if protocol is not None and spec is not None and protocol not in spec.protocols:
+            choices = ", ".join(spec.protocols) if spec.protocols else "none: it speaks one protocol"
+            self.err(items["protocol"][1], f"{key}.protocol", f"type {kind!r} has no protocol {protocol!r}; choices: {choices}")
+        mode = get("ble_mode", str)
+        if mode is not None and mode not in BLE_MODES:
+            self.err(items["ble_mode"][1], f"{key}.ble_mode", f"expected one of {', '.join(BLE_MODES)}")
+        where = port or (address.replace(":", "") if address else None)
+        alias = get("alias", str) or re.sub(r"[^A-Za-z0-9_]", "_", Path(where or f"battery{index}").name)
+        if alias and alias[0].isdigit():
+            alias = f"bms_{alias}"
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", alias):
             self.err(items.get("alias", (node, node))[1], f"{key}.alias", "use letters, digits and underscores, not starting with a digit")
         elif alias in aliases:
@@ -209,16 +258,21 @@ class _Parser:
             type=kind or "",
             port=port,
             alias=alias,
+            address=address,
+            adapter=adapter,
+            pin=pin,
+            ble_mode=mode or "keep-alive",
+            protocol=protocol,
             baudrate=get("baudrate", int, 1200, 921600) or 115200,
             poll_interval=get("poll_interval", float, 0.1, 3600) or poll,
-            timeout=get("timeout", float, 0.05, 30) or 0.5,
+            timeout=get("timeout", float, 0.05, 60) or DEFAULT_TIMEOUT[link or "serial"],
             device_instance=_default(get("device_instance", int, 0, 999), 512 + index),
             charge=self.charge(items["charge"][1], f"{key}.charge", charge) if "charge" in items else charge,
         )
 
 
-def parse_config(text: str, source: str = "<string>", known_types: tuple[str, ...] = ("jk-nw",)) -> Config:
-    parser = _Parser(source, tuple(known_types))
+def parse_config(text: str, source: str = "<string>", known_types: Mapping[str, DeviceKind] | None = None) -> Config:
+    parser = _Parser(source, known_types if known_types is not None else DEVICE_TYPES)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -230,5 +284,5 @@ def parse_config(text: str, source: str = "<string>", known_types: tuple[str, ..
     return config
 
 
-def load_config(path: str | Path, known_types: tuple[str, ...] = ("jk-nw",)) -> Config:
+def load_config(path: str | Path, known_types: Mapping[str, DeviceKind] | None = None) -> Config:
     return parse_config(Path(path).read_text(), str(path), known_types)

@@ -1,7 +1,9 @@
-"""``dbus-bms demo``: the real daemon against a simulated JK, shown as the GX sees it on D-Bus.
+"""``dbus-bms demo``: the real daemon against two simulated JKs, one on a serial pty and one over
+Bluetooth LE, shown as the GX sees them on D-Bus.
 
-Everything runs on a private dbus-daemon: the simulated localsettings and the BMS simulator in this
-process, the daemon as a child process, and the view reads the daemon's service back over D-Bus.
+Everything runs on a private dbus-daemon: the simulated localsettings, the serial simulator and a
+fake BlueZ serving the BLE one in this process, the daemon as a child process (reaching the BLE JK
+through the real bleak), and the view reads the daemon's services back over D-Bus.
 """
 
 from __future__ import annotations
@@ -69,9 +71,9 @@ def render(service: str, items: dict[str, Any]) -> str:
 async def demo(seconds: float | None = None) -> int:
     interactive = sys.stdout.isatty()
     with tempfile.TemporaryDirectory(prefix="dbus-bms-demo-") as tmp, PrivateBus() as private:
-        harness = DaemonHarness(private, Path(tmp))
-        pack = harness.sims[0].pack
-        pack.swing_amps, pack.swing_period = 60.0, 120.0  # a solar day in two minutes
+        harness = DaemonHarness(private, Path(tmp), ble_layouts=("32s",))
+        for pack in (harness.sims[0].pack, harness.ble_sims[0].model.pack):
+            pack.swing_amps, pack.swing_period = 60.0, 120.0  # a solar day in two minutes
         await harness.start(log_level="info")
         assert harness.bus is not None
         stop = asyncio.Event()
@@ -81,7 +83,8 @@ async def demo(seconds: float | None = None) -> int:
         begin = loop.time()
         end = begin + seconds if seconds else None
         print(
-            f"dbus-bms demo: private bus {private.address}, simulated JK on {harness.servers[0].path}; Ctrl-C stops",
+            f"dbus-bms demo: private bus {private.address}, simulated JKs on {harness.servers[0].path} and over BLE "
+            f"as {harness.ble_sims[0].address}; Ctrl-C stops",
             flush=True,
         )
         try:

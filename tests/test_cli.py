@@ -36,6 +36,26 @@ def test_decode_jk02_32s_merges_device_info_and_cell_info():
     assert sample["device"] == {"model": "JK_PB2A16S20P", "hw_version": "15A", "sw_version": "15.38", "serial": "41018492555"}
 
 
+def test_decode_jk02_24s_with_its_device_info():
+    frames = {f["id"]: f for f in load_fixture("jk_ble_jk02_24s.json")["frames"]}
+    dev = frames["aiobmsble-JK02_24S-devinfo"]["response_hex"]
+    cells = frames["aiobmsble-JK02_24S-cellinfo"]["response_hex"]
+    r = dbus_bms("decode", "--protocol", "jk02_24s", dev, cells, "--json")
+    assert r.returncode == 0, r.stderr
+    sample = json.loads(r.stdout)
+    assert sample["voltage"] == 52.971 and len(sample["cell_voltages"]) == 16
+    assert sample["device"]["sw_version"] == "10.08"
+
+
+def test_decode_jk04_cell_info():
+    frames = {f["id"]: f for f in load_fixture("jk_ble_jk04.json")["frames"]}
+    r = dbus_bms("decode", "--protocol", "jk04", frames["mppsolar-jk04-getCellData"]["response_hex"], "--json")
+    assert r.returncode == 0, r.stderr
+    sample = json.loads(r.stdout)
+    assert sample["cell_voltages"] and sample["voltage"] == pytest.approx(sum(sample["cell_voltages"]), abs=0.01)
+    assert sample["current"] is None and sample["soc"] is None  # JK04 sends neither
+
+
 def test_decode_human_output():
     r = dbus_bms("decode", "--protocol", "jk_nw", NW["mppsolar-jkserial-getBalancerData-tr1"]["response_hex"])
     assert r.returncode == 0
@@ -45,11 +65,13 @@ def test_decode_human_output():
 @pytest.mark.parametrize(
     "args, code, message",
     [
-        (["decode", "--protocol", "nope", "00"], 1, "unknown protocol 'nope'; known: jk_nw, jk02_32s"),
+        (["decode", "--protocol", "nope", "00"], 1, "unknown protocol 'nope'; known: jk_nw, jk02_32s, jk02_24s, jk04"),
         (["decode", "--protocol", "jk_nw", "zz"], 2, "not hexadecimal"),
         (["decode", "--protocol", "jk_nw", "4e5700"], 1, "no complete JK NW reply"),
-        (["scan"], 3, "not built yet"),
-        (["read", "--type", "jk-nw", "--address", "AA:BB:CC:DD:EE:FF"], 3, "not built yet"),
+        (["read", "--type", "jk-nw", "--address", "AA:BB:CC:DD:EE:FF"], 2, "type 'jk-nw' needs --port (the serial port)"),
+        (["read", "--type", "jk", "--port", "/dev/ttyUSB0"], 2, "type 'jk' needs --address (the BLE MAC or advertised name)"),
+        (["read", "--type", "jk", "--address", "x", "--protocol", "jk05"], 2, "type 'jk' has no protocol 'jk05'"),
+        (["simulate", "jk", "--pty"], 2, "type 'jk' is served with --ble"),
         (["simulate", "jk-nw", "--tcp", "5000"], 3, "not built yet"),
     ],
 )

@@ -88,9 +88,47 @@ def test_error_text_is_file_line_key_message(tmp_path):
     path.write_text("batteries:\n  - type: jk-nw\n    port: /dev/x\n    timeout: -1\n")
     with pytest.raises(ConfigError) as exc:
         load_config(path)
-    assert str(exc.value) == f"{path}:4: batteries[0].timeout: -1 is out of range 0.05 to 30"
+    assert str(exc.value) == f"{path}:4: batteries[0].timeout: -1 is out of range 0.05 to 60"
 
 
 def test_the_shipped_example_is_valid():
     cfg = load_config(EXAMPLE)
     assert cfg.batteries[0].port == "/dev/ttyUSB0"
+
+
+def test_a_ble_battery_by_mac_gets_its_defaults():
+    cfg = parse_config("batteries:\n  - type: jk\n    address: c8:47:8c:12:34:56\n")
+    (b,) = cfg.batteries
+    assert (b.address, b.port, b.alias, b.adapter, b.pin, b.ble_mode, b.protocol, b.timeout) == (
+        "C8:47:8C:12:34:56", None, "C8478C123456", None, None, "keep-alive", None, 5.0
+    )
+
+
+def test_a_ble_battery_by_name_with_every_option():
+    cfg = parse_config(
+        "batteries:\n  - type: jk\n    address: JK_B2A8S20P\n    adapter: hci1\n    pin: '123456'\n"
+        "    ble_mode: per-poll\n    protocol: jk02_24s\n"
+    )
+    (b,) = cfg.batteries
+    assert (b.address, b.alias, b.adapter, b.pin, b.ble_mode, b.protocol) == (
+        "JK_B2A8S20P", "JK_B2A8S20P", "hci1", "123456", "per-poll", "jk02_24s"
+    )
+
+
+def test_ble_and_serial_keys_are_checked_against_the_type():
+    assert errors(
+        "batteries:\n"
+        "  - type: jk\n    port: /dev/ttyUSB0\n"
+        "  - type: jk-nw\n    port: /dev/ttyUSB1\n    address: C8:47:8C:12:34:56\n    protocol: jk04\n"
+        "  - type: jk\n    address: C8:47:8C:12:34:57\n    adapter: usb0\n    pin: abc\n    ble_mode: always\n"
+        "    protocol: jk05\n"
+    ) == [
+        (2, "batteries[0].address", "missing: the BMS's MAC (C8:47:8C:12:34:56) or advertised name; `dbus-bms scan` lists them"),
+        (3, "batteries[0].port", "not used by type 'jk', which is read over Bluetooth LE"),
+        (6, "batteries[1].address", "not used by type 'jk-nw', which is read over a serial port"),
+        (7, "batteries[1].protocol", "type 'jk-nw' has no protocol 'jk04'; choices: none: it speaks one protocol"),
+        (10, "batteries[2].adapter", "expected an adapter name like hci0, got 'usb0'"),
+        (11, "batteries[2].pin", "expected up to 6 digits"),
+        (12, "batteries[2].ble_mode", "expected one of keep-alive, per-poll"),
+        (13, "batteries[2].protocol", "type 'jk' has no protocol 'jk05'; choices: auto, jk02_24s, jk02_32s, jk04"),
+    ]

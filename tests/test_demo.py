@@ -26,10 +26,11 @@ def _processes_mentioning(text: str) -> list[str]:
 
 
 def test_demo_shows_live_values_from_dbus_and_cleans_up():
-    r = subprocess.run([sys.executable, "-m", "dbus_bms", "demo", "--seconds", "4"],
+    r = subprocess.run([sys.executable, "-m", "dbus_bms", "demo", "--seconds", "6"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "com.victronenergy.battery.jk0" in r.stdout
+    assert "com.victronenergy.battery.jkble0" in r.stdout and "link: BLE C8:47:8C:00:00:01" in r.stdout
     assert re.search(r"SoC \d+ %\s+5\d\.\d\d V", r.stdout)
     assert "CVL 55.20 V" in r.stdout and "connected 1" in r.stdout
     bus_dir = re.search(r"unix:path=(/tmp/dbus-bms-bus-[^/]+)/", r.stdout)[1]

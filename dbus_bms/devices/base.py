@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..model import DeviceInfo, Sample
 
@@ -52,6 +53,11 @@ class Device(abc.ABC):
         self.stats = LinkStats()
         self.info = DeviceInfo()
 
+    @classmethod
+    @abc.abstractmethod
+    def from_config(cls, cfg: Any) -> Device:
+        """The device for one battery's config (a BatteryConfig, or the ``read`` command's arguments)."""
+
     @property
     @abc.abstractmethod
     def connection(self) -> str:
@@ -67,9 +73,26 @@ class Device(abc.ABC):
         model = sample.device.model if sample.device else None
         return f"{self.vendor} {model}" if model else self.vendor
 
-    @abc.abstractmethod
     async def poll(self) -> Sample:
         """One reading; raises DeviceError when none could be had. Counts into ``stats``."""
+        try:
+            sample = await self.exchange()
+        except DeviceError as exc:
+            self.stats.record(False, str(exc))
+            raise
+        finally:
+            await self.end_poll()
+        self.stats.record(True)
+        self.info = self.info.merged(sample.device)
+        sample.device = self.info
+        return sample
+
+    @abc.abstractmethod
+    async def exchange(self) -> Sample:
+        """One round of requests and replies; raises DeviceError, counting the cause in ``stats``."""
+
+    async def end_poll(self) -> None:
+        """Runs after every poll, answered or not (a BLE link in per-poll mode lets go here)."""
 
     @abc.abstractmethod
     async def close(self) -> None: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from ..model import Sample
 from ..protocols import jk_nw
@@ -23,6 +24,10 @@ class JkNwDevice(Device):
         self.timeout = timeout
         self.transport = SerialTransport(port, baudrate)
 
+    @classmethod
+    def from_config(cls, cfg: Any) -> JkNwDevice:
+        return cls(cfg.port, baudrate=cfg.baudrate, timeout=cfg.timeout)
+
     @property
     def connection(self) -> str:
         return f"Serial {self.port}"
@@ -31,19 +36,7 @@ class JkNwDevice(Device):
     def fallback_id(self) -> str:
         return f"{self.type_name}_{self.port}"
 
-    async def poll(self) -> Sample:
-        try:
-            sample = await self._exchange()
-        except DeviceError as exc:
-            self.stats.record(False, str(exc))
-            raise
-        self.stats.record(True)
-        if sample.device is not None:
-            self.info = self.info.merged(sample.device)
-        sample.device = self.info
-        return sample
-
-    async def _exchange(self) -> Sample:
+    async def exchange(self) -> Sample:
         opens = self.transport.opens
         try:
             await self.transport.open()

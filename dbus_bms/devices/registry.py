@@ -1,26 +1,45 @@
-"""The config ``type:`` names and the device each one builds."""
+"""The config ``type:`` names, what link each one uses, and the device each one builds.
+
+Device modules are imported only when a device of that type is built, so validating a config or
+reading a serial BMS never loads the BLE stack.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from dataclasses import dataclass
+from typing import Any
 
 from .base import Device
-from .jk_nw import JkNwDevice
 
 
-def _jk_nw(cfg) -> Device:
-    return JkNwDevice(cfg.port, baudrate=cfg.baudrate, timeout=cfg.timeout)
+@dataclass(frozen=True)
+class DeviceKind:
+    """One ``type:``: what it is, its link (``serial`` or ``ble``), the protocols it can be told to
+    use (empty when it speaks one), and the class that reads it (``module:Class`` under devices/)."""
+
+    description: str
+    link: str
+    protocols: tuple[str, ...]
+    implementation: str
 
 
-DEVICE_TYPES: dict[str, tuple[str, Callable[..., Device]]] = {
-    "jk-nw": ("JK BMS, UART/RS485 'NW' protocol (4E 57 frames)", _jk_nw),
+DEVICE_TYPES: dict[str, DeviceKind] = {
+    "jk-nw": DeviceKind("JK BMS, UART/RS485 'NW' protocol (4E 57 frames)", "serial", (), "jk_nw:JkNwDevice"),
+    "jk": DeviceKind(
+        "JK BMS over Bluetooth LE (JK02_24S, JK02_32S, JK04; chosen from the firmware version)",
+        "ble",
+        ("auto", "jk02_24s", "jk02_32s", "jk04"),
+        "jk_ble:JkBleDevice",
+    ),
 }
 
 
-def create_device(cfg) -> Device:
+def create_device(cfg: Any) -> Device:
     """The device for one battery's config (a BatteryConfig or anything with its fields)."""
     try:
-        _, factory = DEVICE_TYPES[cfg.type]
+        kind = DEVICE_TYPES[cfg.type]
     except KeyError:
         raise ValueError(f"unknown device type {cfg.type!r}; known: {', '.join(DEVICE_TYPES)}") from None
-    return factory(cfg)
+    module, cls = kind.implementation.split(":")
+    return getattr(importlib.import_module(f"{__package__}.{module}"), cls).from_config(cfg)

@@ -56,3 +56,8 @@ def drain(assembler: Assembler) -> Iterator[bytes | ProtocolError]:
         if frame is None:
             return
         yield frame
+
+
+def good_frames(assembler: Assembler) -> Iterator[bytes]:
+    """Every complete frame the assembler holds, corrupt ones skipped (a device ignores them)."""
+    return (item for item in drain(assembler) if not isinstance(item, ProtocolError))

@@ -1,15 +1,25 @@
 """The JK 300-byte record (``55 AA EB 90``) that JK BLE and the PB series over RS485 both send.
 
 Record types: 0x01 settings, 0x02 cell info, 0x03 device info, 0x05 logbook. Integers are
-little-endian; byte 299 is the sum of bytes 0..298 mod 256. The JK02_32S layout (firmware 11 and
-later, PB series) has 32 cell slots; the older JK02_24S has 24, so every field after the cells
-sits 16 or 32 bytes earlier there. Fields are declared in tables with the JK02_32S offsets.
+little-endian; byte 299 is the sum of bytes 0..298 mod 256. Three cell-info layouts share this
+framing, named as the codec's ``layout`` argument:
+
+* ``32s`` (JK02_32S, firmware 11 and later, the PB series): 32 cell slots.
+* ``24s`` (JK02_24S, older JK02 firmware): 24 cell slots, so the cell-summary fields sit 16 bytes
+  and everything after the cell resistances 32 bytes earlier than in 32s; its table is derived
+  from the 32s one by that rule (``_shift_to_24s``).
+* ``jk04`` (hardware and firmware 3.x): float32 cells, declared in ``jk04``.
+
+Settings and device info are laid out alike in 24s and 32s; decoding and encoding are one set of
+functions driven by each layout's tables.
 """
 
 from __future__ import annotations
 
+import re
 import struct
-from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
 
 from ..model import ALARM_ALARM, DeviceInfo, Sample
 from .errors import ProtocolError
@@ -22,24 +32,40 @@ CMD_CELL_INFO = 0x96
 CMD_DEVICE_INFO = 0x97
 TYPE_SETTINGS, TYPE_CELL_INFO, TYPE_DEVICE_INFO = 0x01, 0x02, 0x03
 
-CELL_SLOTS = 32
+LAYOUTS = ("24s", "32s", "jk04")
+
+# A temperature input with no sensor plugged in reads -2000 (×0.1 °C).
+ABSENT_TEMPERATURE = -200.0
 
 
 def build_command(command: int, value: int = 0, length: int = 0) -> bytes:
     """A 20-byte request: header, command, length, value (u32 LE), padding, sum8."""
     body = COMMAND_HEADER + bytes([command, length]) + struct.pack("<I", value) + bytes(9)
-    return body + bytes([sum(body) & 0xFF])
+    return body + bytes([checksum(body)])
 
 
-def _sum8(data: bytes) -> int:
+def checksum(data: bytes) -> int:
+    """The sum-of-bytes mod 256 that closes records and commands."""
     return sum(data) & 0xFF
+
+
+def _blank_record(kind: int, counter: int = 0) -> bytearray:
+    """A zero-filled record of type ``kind``, to be filled in and closed with ``_seal``."""
+    record = bytearray(RECORD_LEN)
+    record[:6] = HEADER + bytes([kind, counter & 0xFF])
+    return record
+
+
+def _seal(record: bytearray) -> bytes:
+    record[-1] = checksum(record[:-1])
+    return bytes(record)
 
 
 class RecordAssembler(HeaderBuffer):
     """Reassembles 300-byte records from notifications or a serial stream.
 
     Anything before a record header is dropped and counted: ``AT\\r\\n`` from the BLE module, the
-    short write acknowledgements, Modbus acks of the PB series.
+    20-byte write acknowledgements (``AA 55 90 EB C8 ...``), Modbus acks of the PB series.
     """
 
     def __init__(self) -> None:
@@ -49,81 +75,243 @@ class RecordAssembler(HeaderBuffer):
         if not self.at_header() or len(self.buf) < RECORD_LEN:
             return None
         record = bytes(self.buf[:RECORD_LEN])
-        if record[-1] != _sum8(record[:-1]):
+        if record[-1] != checksum(record[:-1]):
+            # Only the header is dropped: a record cut short holds the start of the next one.
             self.skip(len(HEADER))
             raise ProtocolError("JK record with a bad checksum")
         del self.buf[:RECORD_LEN]
         return record
 
 
-def _u8(o: int) -> Callable[[bytes], int]:
-    return lambda r: r[o]
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One value in a record: offset, struct format and decimals (raw 52971, 3 decimals → 52.971).
+
+    A float field (JK04) holds the value itself; its decimals only round it.
+    """
+
+    offset: int
+    fmt: str
+    decimals: int = 0
+
+    @property
+    def _is_float(self) -> bool:
+        return self.fmt.endswith("f")
+
+    def read(self, record: bytes) -> float:
+        raw = struct.unpack_from(self.fmt, record, self.offset)[0]
+        return round(raw if self._is_float else raw / 10**self.decimals, self.decimals)
+
+    def write(self, record: bytearray, value: float) -> None:
+        raw = value if self._is_float else round(value * 10**self.decimals)
+        struct.pack_into(self.fmt, record, self.offset, raw)
 
 
-def _le(fmt: str, o: int, scale: float = 1.0) -> Callable[[bytes], float]:
-    return lambda r: struct.unpack_from(fmt, r, o)[0] * scale
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where a layout keeps its values: one field per cell slot, then named cell-info and settings
+    fields. Names are shared by all layouts; a value a layout does not send has no entry."""
+
+    cells: tuple[Field, ...]
+    cell_info: dict[str, Field]
+    settings: dict[str, Field]
 
 
-# Cell info, JK02_32S offsets (the 24S layout is 32 bytes earlier from the MOSFET temperature on).
-_CELL_INFO: dict[str, Callable[[bytes], float]] = {
-    "mosfet_temperature": _le("<h", 144, 0.1),
-    "voltage": _le("<I", 150, 0.001),
-    "current": _le("<i", 158, 0.001),
-    "temp1": _le("<h", 162, 0.1),
-    "temp2": _le("<h", 164, 0.1),
-    "errors": lambda r: struct.unpack_from(">H", r, 166)[0],
-    "balance_action": _u8(172),
-    "soc": _u8(173),
-    "capacity_remaining": _le("<I", 174, 0.001),
-    "capacity_full": _le("<I", 178, 0.001),
-    "cycles": _le("<I", 182),
-    "soh": _u8(190),
-    "charge_switch": _u8(198),
-    "discharge_switch": _u8(199),
+def _read_fields(table: dict[str, Field], record: bytes) -> dict[str, float]:
+    return {name: field.read(record) for name, field in table.items()}
+
+
+_CELL_INFO_32S: dict[str, Field] = {
+    "cells_enabled": Field(70, "<I"),  # bitmask of the cell slots in use
+    "delta_cell_voltage": Field(76, "<H", 3),  # as the BMS last measured it; the cells may be newer
+    # The BMS's own pick of the highest and lowest cell (0-based): the pair its balancer works on.
+    "max_cell": Field(78, "B"),
+    "min_cell": Field(79, "B"),
+    "mosfet_temperature": Field(144, "<h", 1),
+    "voltage": Field(150, "<I", 3),
+    "current": Field(158, "<i", 3),
+    "temperature_1": Field(162, "<h", 1),
+    "temperature_2": Field(164, "<h", 1),
+    "errors": Field(166, "<I"),  # bit numbers in ALARM_BITS
+    "balance_current": Field(170, "<h", 3),
+    "balance_action": Field(172, "B"),  # 0 off, 1 charging balancer, 2 discharging balancer
+    "soc": Field(173, "B"),
+    "capacity_remaining": Field(174, "<I", 3),
+    "capacity_full": Field(178, "<I", 3),
+    "cycles": Field(182, "<I"),
+    "cycle_capacity": Field(186, "<I", 3),
+    "soh": Field(190, "B"),
+    "runtime": Field(194, "<I"),
+    "charge_switch": Field(198, "B"),
+    "discharge_switch": Field(199, "B"),
+    "heating": Field(215, "B"),
 }
-_ENABLED_CELLS = 70  # u32 LE bitmask of the cell slots in use
-_BALANCING_CELL = None  # the record names no balancing cell in this layout
 
-# Error bits (read big-endian at offset 166) → Victron alarms. Bits not listed are reported by
-# JK without a documented meaning and are not mapped.
+# The 24s fields JK02_32S moved rather than shifted: the MOSFET temperature went to a spare slot,
+# and the 16 error bits grew to 32 over where 24s keeps the temperature.
+_MOVED_IN_32S = {"mosfet_temperature": Field(134, "<h", 1), "errors": Field(136, "<H")}
+
+
+def _shift_to_24s(table: dict[str, Field]) -> dict[str, Field]:
+    """24s has 8 fewer cell voltages before the cell summary (16 bytes) and 8 fewer voltages and
+    resistances before the fields from offset 144 on (32 bytes)."""
+    return {
+        name: _MOVED_IN_32S.get(name) or replace(f, offset=f.offset - (16 if f.offset < 144 else 32))
+        for name, f in table.items()
+    }
+
+
+_SETTINGS_JK02: dict[str, Field] = {
+    "cell_uvp": Field(10, "<I", 3),
+    "cell_uvp_recovery": Field(14, "<I", 3),
+    "cell_ovp": Field(18, "<I", 3),
+    "cell_ovp_recovery": Field(22, "<I", 3),
+    "balance_trigger_voltage": Field(26, "<I", 3),
+    "max_charge_current": Field(50, "<I", 3),
+    "max_discharge_current": Field(62, "<I", 3),
+    "cell_count": Field(114, "<I"),
+    "charge_switch": Field(118, "<I"),
+    "discharge_switch": Field(122, "<I"),
+    "balancer_switch": Field(126, "<I"),
+    "nominal_capacity": Field(130, "<I", 3),
+    "balance_start_voltage": Field(138, "<I", 3),
+}
+
+
+def _mv_cells(slots: int) -> tuple[Field, ...]:
+    return tuple(Field(6 + 2 * i, "<H", 3) for i in range(slots))
+
+
+_JK02_LAYOUTS = {
+    "32s": Layout(_mv_cells(32), _CELL_INFO_32S, _SETTINGS_JK02),
+    "24s": Layout(_mv_cells(24), _shift_to_24s(_CELL_INFO_32S), _SETTINGS_JK02),
+}
+
+
+def _layout_tables(name: str) -> Layout:
+    """The tables of layout ``name`` (one of ``LAYOUTS``)."""
+    if name == "jk04":
+        # jk04 is built from this module's pieces, so it can only be imported once this one is.
+        from . import jk04
+
+        return jk04.LAYOUT
+    try:
+        return _JK02_LAYOUTS[name]
+    except KeyError:
+        raise ValueError(f"unknown JK record layout {name!r}; known: {', '.join(LAYOUTS)}") from None
+
+
+def _major(version: str | None) -> int | None:
+    match = re.match(r"\s*[vV]?(\d+)", version or "")
+    return int(match.group(1)) if match else None
+
+
+def layout_for_firmware(sw_version: str | None, hw_version: str | None) -> str:
+    """The cell-info layout a JK with this device info sends.
+
+    Firmware 11 and later send JK02_32S, the boards with hardware and firmware 2.x/3.x JK04, older
+    JK02 firmware (reported for 8.x to 10.x) and any other version JK02_24S. The software version
+    decides; the hardware version (whose major number follows it) stands in when there is none.
+    Without either: JK02_32S, the layout of every current JK. The JK-B5A24S balancer (hw 8.x,
+    sw 8.0.3M) sends JK04 but has the versions of JK02_24S boards (hw 8.x, sw 8.1.2H), so it needs
+    its layout configured.
+    """
+    major = _major(sw_version)
+    if major is None:
+        major = _major(hw_version)
+    if major is None or major >= 11:
+        return "32s"
+    if 2 <= major <= 3:
+        return "jk04"
+    return "24s"
+
+
+# Error bits (little-endian, 32 at offset 166 in 32s, the first 16 at 136 in 24s) → Victron alarms,
+# numbered as JK's error list. Not mapped: 0 wire resistance and 2 cell count mismatch (set-up
+# faults, shown by JK's app), 4 "fully charged" (the charge switch opening at the cell OVP is normal
+# operation, not an alarm), 10, 18-20 and 23-26, 28 (module and firmware states).
 ALARM_BITS: dict[int, str] = {
-    0: "HighChargeTemperature",
-    1: "LowChargeTemperature",
-    3: "LowCellVoltage",
-    11: "InternalFailure",  # current sensor anomaly
-    12: "HighCellVoltage",
-    14: "HighChargeCurrent",
+    1: "HighInternalTemperature",  # MOSFET overtemperature
+    5: "HighVoltage",  # pack overvoltage
+    6: "HighChargeCurrent",  # charge overcurrent
+    7: "HighChargeCurrent",  # charge short circuit
+    8: "HighChargeTemperature",
+    9: "LowChargeTemperature",
+    11: "LowCellVoltage",
+    12: "LowVoltage",  # pack undervoltage
+    13: "HighDischargeCurrent",  # discharge overcurrent
+    14: "HighDischargeCurrent",  # discharge short circuit
+    15: "HighTemperature",  # discharge overtemperature
+    16: "InternalFailure",  # charge MOSFET abnormal
+    17: "InternalFailure",  # discharge MOSFET abnormal
+    21: "HighTemperature",  # battery overtemperature
+    22: "InternalFailure",  # temperature sensor anomaly
+    27: "LowTemperature",  # discharge undertemperature
 }
 
 
-def _round(value: float, digits: int = 3) -> float:
-    return round(value, digits)
+def _bits(field: Field | None) -> int:
+    return 8 * struct.calcsize(field.fmt) if field is not None else 0
+
+
+def _alarm_bits(alarms: dict[str, int], width: int) -> int:
+    """The error bits of ``alarms``: the first bit of each, among the ``width`` the layout has."""
+    bits = 0
+    for name in set(alarms):
+        first = min((b for b, n in ALARM_BITS.items() if n == name and b < width), default=None)
+        if first is not None:
+            bits |= 1 << first
+    return bits
+
+
+def _check(record: bytes, kind: int, what: str) -> None:
+    if len(record) != RECORD_LEN or record[:4] != HEADER or record[4] != kind:
+        raise ProtocolError(f"not a JK {what} record")
+
+
+def _opt(values: dict[str, float], name: str, kind: type) -> Any:
+    value = values.get(name)
+    return None if value is None else kind(value)
+
+
+def _temperature(values: dict[str, float], name: str) -> float | None:
+    value = values.get(name)
+    return None if value is None or value == ABSENT_TEMPERATURE else value
+
+
+def cell_info_fields(record: bytes, layout: str = "32s") -> dict[str, float]:
+    """Every named cell-info field of a record in units (V, A, Ah, °C, %, s), also those a Sample
+    does not carry (runtime, balance current, cycle capacity); raw current sign (> 0 charging)."""
+    _check(record, TYPE_CELL_INFO, "cell-info")
+    return _read_fields(_layout_tables(layout).cell_info, record)
 
 
 def decode_cell_info(record: bytes, layout: str = "32s") -> Sample:
-    if layout != "32s":
-        raise ProtocolError(f"JK record layout {layout!r} is not decoded yet (known: 32s)")
-    if len(record) != RECORD_LEN or record[:4] != HEADER or record[4] != TYPE_CELL_INFO:
-        raise ProtocolError("not a JK cell-info record")
-    f = {name: get(record) for name, get in _CELL_INFO.items()}
-    mask = struct.unpack_from("<I", record, _ENABLED_CELLS)[0]
-    cells = [struct.unpack_from("<H", record, 6 + 2 * i)[0] / 1000 for i in range(CELL_SLOTS) if mask >> i & 1]
-    alarms = {name: ALARM_ALARM for bit, name in ALARM_BITS.items() if f["errors"] >> bit & 1}
+    tables = _layout_tables(layout)
+    values = cell_info_fields(record, layout)
+    mask = int(values["cells_enabled"])
+    cells = [f.read(record) for i, f in enumerate(tables.cells) if mask >> i & 1]
+    balancing = values["balance_action"] != 0
+    balancing_cells = {int(values["max_cell"]), int(values["min_cell"])} if balancing else set()
+    errors = int(values.get("errors", 0))
+    temperatures = [t for t in (_temperature(values, f"temperature_{n}") for n in (1, 2)) if t is not None]
     return Sample(
-        voltage=_round(f["voltage"]),
-        current=_round(f["current"]),
-        soc=float(f["soc"]),
-        soh=float(f["soh"]),
-        capacity_remaining=_round(f["capacity_remaining"]),
-        capacity_full=_round(f["capacity_full"]),
-        cycles=int(f["cycles"]),
+        # JK04 sends no pack voltage; its cells in series add up to it.
+        voltage=values.get("voltage", round(sum(cells), 3)),
+        current=values.get("current"),
+        soc=values.get("soc"),
+        soh=values.get("soh"),
+        capacity_remaining=values.get("capacity_remaining"),
+        capacity_full=values.get("capacity_full"),
+        cycles=_opt(values, "cycles", int),
         cell_voltages=cells or None,
-        temperatures=[_round(f["temp1"], 1), _round(f["temp2"], 1)],
-        mosfet_temperature=_round(f["mosfet_temperature"], 1),
-        charge_enabled=bool(f["charge_switch"]),
-        discharge_enabled=bool(f["discharge_switch"]),
-        balancing=f["balance_action"] != 0,
-        alarms=alarms,
+        cell_balancing=[i in balancing_cells for i in range(len(cells))] or None,
+        temperatures=temperatures or None,
+        mosfet_temperature=_temperature(values, "mosfet_temperature"),
+        charge_enabled=_opt(values, "charge_switch", bool),
+        discharge_enabled=_opt(values, "discharge_switch", bool),
+        balancing=balancing,
+        alarms={name: ALARM_ALARM for bit, name in ALARM_BITS.items() if errors >> bit & 1},
     )
 
 
@@ -132,19 +320,47 @@ def _text(record: bytes, offset: int, length: int) -> str | None:
     return text or None
 
 
+# DeviceInfo field → (offset, length); the same in every layout.
+_DEVICE_TEXT = {"model": (6, 16), "hw_version": (22, 8), "sw_version": (30, 8), "serial": (86, 11)}
+
+
 def decode_device_info(record: bytes) -> DeviceInfo:
-    if len(record) != RECORD_LEN or record[:4] != HEADER or record[4] != TYPE_DEVICE_INFO:
-        raise ProtocolError("not a JK device-info record")
-    return DeviceInfo(
-        model=_text(record, 6, 16),
-        hw_version=_text(record, 22, 8),
-        sw_version=_text(record, 30, 8),
-        serial=_text(record, 86, 11),
-    )
+    _check(record, TYPE_DEVICE_INFO, "device-info")
+    return DeviceInfo(**{name: _text(record, offset, length) for name, (offset, length) in _DEVICE_TEXT.items()})
 
 
-def decode(record: bytes, layout: str = "32s") -> Sample | DeviceInfo | None:
-    """Cell info → Sample, device info → DeviceInfo, other record types → None."""
+@dataclass(slots=True)
+class JkSettings:
+    """The protection and balancer settings of record 0x01; None where a layout has no such field."""
+
+    cell_count: int | None = None
+    cell_ovp: float | None = None  # V
+    cell_ovp_recovery: float | None = None  # V
+    cell_uvp: float | None = None  # V
+    cell_uvp_recovery: float | None = None  # V
+    max_charge_current: float | None = None  # A
+    max_discharge_current: float | None = None  # A
+    balance_trigger_voltage: float | None = None  # V, the cell difference that starts balancing
+    balance_start_voltage: float | None = None  # V, the cell voltage from which balancing may run
+    charge_switch: bool | None = None
+    discharge_switch: bool | None = None
+    balancer_switch: bool | None = None
+    nominal_capacity: float | None = None  # Ah
+
+
+_SETTING_KIND: dict[str, type] = {
+    "cell_count": int, "charge_switch": bool, "discharge_switch": bool, "balancer_switch": bool
+}
+
+
+def decode_settings(record: bytes, layout: str = "32s") -> JkSettings:
+    _check(record, TYPE_SETTINGS, "settings")
+    values = _read_fields(_layout_tables(layout).settings, record)
+    return JkSettings(**{name: _SETTING_KIND.get(name, float)(value) for name, value in values.items()})
+
+
+def decode(record: bytes, layout: str = "32s") -> Sample | DeviceInfo | JkSettings | None:
+    """Cell info → Sample, device info → DeviceInfo, settings → JkSettings, other types → None."""
     if len(record) != RECORD_LEN or record[:4] != HEADER:
         raise ProtocolError("not a JK record")
     kind = record[4]
@@ -152,4 +368,81 @@ def decode(record: bytes, layout: str = "32s") -> Sample | DeviceInfo | None:
         return decode_cell_info(record, layout)
     if kind == TYPE_DEVICE_INFO:
         return decode_device_info(record)
+    if kind == TYPE_SETTINGS:
+        return decode_settings(record, layout)
     return None
+
+
+def _balance_pair(sample: Sample) -> tuple[int, int]:
+    """(highest, lowest) cell index for the record: among the cells the sample marks as balancing
+    if it marks any, else among all."""
+    cells = sample.cell_voltages or []
+    marked = [i for i, on in enumerate(sample.cell_balancing or []) if on and i < len(cells)]
+    by_voltage = sorted(marked or range(len(cells)), key=cells.__getitem__)
+    return (by_voltage[-1], by_voltage[0]) if by_voltage else (0, 0)
+
+
+def _fill(record: bytearray, table: dict[str, Field], values: dict[str, float | None]) -> None:
+    for name, field in table.items():
+        value = values.get(name)
+        if value is not None:
+            field.write(record, value)
+
+
+def encode_cell_info(sample: Sample, layout: str, counter: int = 0) -> bytes:
+    """A cell-info record that decodes back to ``sample``, as far as the layout carries it.
+
+    The record marks at most two balancing cells (the balancer's highest and lowest); values the
+    sample lacks go out as 0, temperatures as "no sensor".
+    """
+    tables = _layout_tables(layout)
+    cells = sample.cell_voltages or []
+    if len(cells) > len(tables.cells):
+        raise ValueError(f"{len(cells)} cells do not fit the {len(tables.cells)} slots of layout {layout!r}")
+    record = _blank_record(TYPE_CELL_INFO, counter)
+    for field, volts in zip(tables.cells, cells):
+        field.write(record, volts)
+    temperatures = list(sample.temperatures or [])[:2]
+    temperatures += [ABSENT_TEMPERATURE] * (2 - len(temperatures))
+    highest, lowest = _balance_pair(sample)
+    values: dict[str, float | None] = {
+        "cells_enabled": (1 << len(cells)) - 1,
+        "max_cell": highest,
+        "min_cell": lowest,
+        "mosfet_temperature": ABSENT_TEMPERATURE if sample.mosfet_temperature is None else sample.mosfet_temperature,
+        "voltage": sample.voltage,
+        "current": sample.current,
+        "temperature_1": temperatures[0],
+        "temperature_2": temperatures[1],
+        "errors": _alarm_bits({k: v for k, v in sample.alarms.items() if v}, _bits(tables.cell_info.get("errors"))),
+        "balance_action": 1 if sample.balancing else 0,
+        "soc": sample.soc,
+        "capacity_remaining": sample.capacity_remaining,
+        "capacity_full": sample.capacity_full,
+        "cycles": sample.cycles,
+        "soh": sample.soh,
+        "charge_switch": sample.charge_enabled,
+        "discharge_switch": sample.discharge_enabled,
+    }
+    _fill(record, tables.cell_info, values)
+    return _seal(record)
+
+
+def encode_device_info(info: DeviceInfo, layout: str) -> bytes:
+    """A device-info record; all layouts share its format, the name is checked all the same."""
+    _layout_tables(layout)
+    record = _blank_record(TYPE_DEVICE_INFO)
+    for name, (offset, length) in _DEVICE_TEXT.items():
+        text = (getattr(info, name) or "").encode("ascii")
+        if len(text) > length:
+            raise ValueError(f"device info {name} {text!r} is longer than its {length} bytes")
+        record[offset : offset + len(text)] = text
+    return _seal(record)
+
+
+def encode_settings(s: JkSettings, layout: str) -> bytes:
+    """A settings record with the values the layout has room for; unset ones go out as 0."""
+    table = _layout_tables(layout).settings
+    record = _blank_record(TYPE_SETTINGS)
+    _fill(record, table, {name: getattr(s, name) for name in table})
+    return _seal(record)

@@ -12,6 +12,8 @@ from .framing import Assembler, drain
 PROTOCOLS: dict[str, str] = {
     "jk_nw": "JK UART/RS485 'NW' protocol: a read-all reply (4E 57 ...)",
     "jk02_32s": "JK 300-byte records (55 AA EB 90), JK02_32S layout: device info and cell info, BLE or PB RS485",
+    "jk02_24s": "JK 300-byte records (55 AA EB 90), JK02_24S layout (firmware before 11): device info and cell info, BLE",
+    "jk04": "JK 300-byte records (55 AA EB 90), JK04 layout (hardware and firmware 3.x): device info and cell info, BLE",
 }
 
 
@@ -33,13 +35,17 @@ def _jk_nw(chunks: list[bytes]) -> Sample:
     return jk_nw.decode(replies[-1])
 
 
-def _jk02_32s(chunks: list[bytes]) -> Sample:
+def _jk_records(layout: str) -> Callable[[list[bytes]], Sample]:
+    return lambda chunks: _jk_records_in(chunks, layout)
+
+
+def _jk_records_in(chunks: list[bytes], layout: str) -> Sample:
     assembler = jk02.RecordAssembler()
     sample: Sample | None = None
     info = DeviceInfo()
     for chunk in chunks:
         for record in _frames(assembler, chunk):
-            decoded = jk02.decode(record, "32s")
+            decoded = jk02.decode(record, layout)
             if isinstance(decoded, Sample):
                 sample = decoded
             elif isinstance(decoded, DeviceInfo):
@@ -53,7 +59,12 @@ def _jk02_32s(chunks: list[bytes]) -> Sample:
     return sample
 
 
-_DECODERS: dict[str, Callable[[list[bytes]], Sample]] = {"jk_nw": _jk_nw, "jk02_32s": _jk02_32s}
+_DECODERS: dict[str, Callable[[list[bytes]], Sample]] = {
+    "jk_nw": _jk_nw,
+    "jk02_32s": _jk_records("32s"),
+    "jk02_24s": _jk_records("24s"),
+    "jk04": _jk_records("jk04"),
+}
 
 
 def decode_frames(protocol: str, frames: list[bytes]) -> Sample:

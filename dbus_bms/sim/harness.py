@@ -1,4 +1,5 @@
-"""The real daemon as a child process on a private bus, against simulated JKs on ptys.
+"""The real daemon as a child process on a private bus, against simulated JKs: on ptys, and over
+BLE through a fake BlueZ on the same bus.
 
 The demo, the end-to-end tests and the benchmarks all run this same arrangement.
 """
@@ -6,6 +7,7 @@ The demo, the end-to-end tests and the benchmarks all run this same arrangement.
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,27 +17,61 @@ from typing import Any
 from dbus_fast.aio import MessageBus
 
 from ..victron.reader import BATTERY_PREFIX, get_items
+from .fake_bluez import FakeBlueZ
 from .bus import PrivateBus, die_with_parent
+from .jk_ble import JkBlePeripheral
+from .jk_records import JkRecordSimulator
 from .localsettings import LocalSettings
+from .pack import SimPack
 from .pty_server import PtyServer
 from .serve import make_simulator
 
 # Where the dbus_bms package lives, so the child finds it however this process was started.
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent
 
+# bleak asks `bluetoothctl --version` once per process and refuses BlueZ versions it does not
+# know; the stand-in answers for the fake BlueZ (and keeps a real bluetoothctl out of the test).
+_BLUETOOTHCTL = '#!/bin/sh\necho "bluetoothctl: 5.66"\n'
+
+
+def ble_address(i: int) -> str:
+    """The MAC of simulated BLE JK number ``i``."""
+    return f"C8:47:8C:00:00:{i + 1:02X}"
+
 
 class DaemonHarness:
-    """Private bus + localsettings + N simulated JKs + ``dbus-bms run`` as a subprocess."""
+    """Private bus + localsettings + simulated JKs (``count`` serial ones named jk0.., one BLE one per
+    entry of ``ble_layouts`` named jkble0..) + ``dbus-bms run`` as a subprocess."""
 
-    def __init__(self, private: PrivateBus, tmp: Path, *, count: int = 1, extra_config: str = "") -> None:
+    def __init__(
+        self,
+        private: PrivateBus,
+        tmp: Path,
+        *,
+        count: int = 1,
+        ble_layouts: tuple[str, ...] = (),
+        extra_config: str = "",
+        ble_config: str = "",
+    ) -> None:
         self.private = private
         self.tmp = tmp
         self.count = count
         self.extra_config = extra_config
+        self.ble_config = ble_config
         self.sims = [make_simulator("jk-nw", seed=i + 1) for i in range(count)]
         for i, sim in enumerate(self.sims):
             sim.device.serial = f"SIM{i:04d}"
         self.servers = [PtyServer(sim, link=str(tmp / f"ttyJK{i}")) for i, sim in enumerate(self.sims)]
+        self.ble_sims = [
+            JkBlePeripheral(
+                JkRecordSimulator(SimPack(seed=100 + i), layout=layout, serial=f"SIMBLE{i:03d}"),
+                address=ble_address(i),
+                seed=i + 1,
+            )
+            for i, layout in enumerate(ble_layouts)
+        ]
+        self.aliases = [f"jk{i}" for i in range(count)] + [f"jkble{i}" for i in range(len(ble_layouts))]
+        self.bluez: FakeBlueZ | None = None
         self.proc: subprocess.Popen | None = None
         self.bus: MessageBus | None = None
         self.settings: LocalSettings | None = None
@@ -43,7 +79,10 @@ class DaemonHarness:
     def config_text(self) -> str:
         lines = [f"state_dir: {self.tmp / 'state'}", self.extra_config, "batteries:"]
         for i in range(self.count):
-            lines += [f"  - type: jk-nw", f"    port: {self.tmp / f'ttyJK{i}'}", f"    alias: jk{i}"]
+            lines += ["  - type: jk-nw", f"    port: {self.tmp / f'ttyJK{i}'}", f"    alias: jk{i}"]
+        for i in range(len(self.ble_sims)):
+            lines += ["  - type: jk", f"    address: {ble_address(i)}", f"    alias: jkble{i}"]
+            lines += [f"    {line}" for line in self.ble_config.splitlines()]
         return "\n".join(lines) + "\n"
 
     async def start(self, *, with_settings: bool = True, serve: bool = True, log_level: str = "debug") -> None:
@@ -55,10 +94,16 @@ class DaemonHarness:
         if serve:
             for server in self.servers:
                 server.start()
+        env = {**self.private.env(), "PYTHONPATH": str(_PACKAGE_ROOT)}
+        if self.ble_sims:
+            self.bluez = FakeBlueZ(self.private.address)
+            await self.bluez.start()
+            for sim in self.ble_sims:
+                self.bluez.add_peripheral(sim)
+            env.update(self.ble_env())
         config = self.tmp / "dbus-bms.yaml"
         config.write_text(self.config_text())
         self.log = open(self.tmp / "daemon.log", "w")
-        env = {**self.private.env(), "PYTHONPATH": str(_PACKAGE_ROOT)}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "dbus_bms", "run", "--config", str(config), "--log-level", log_level],
             env=env,
@@ -66,6 +111,18 @@ class DaemonHarness:
             stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent,
         )
+
+    def ble_env(self) -> dict[str, str]:
+        """What a child process needs to reach the fake BlueZ through bleak."""
+        bin_dir = self.tmp / "bin"
+        bin_dir.mkdir(exist_ok=True)
+        shim = bin_dir / "bluetoothctl"
+        shim.write_text(_BLUETOOTHCTL)
+        shim.chmod(0o755)
+        return {
+            "DBUS_SYSTEM_BUS_ADDRESS": self.private.address,
+            "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        }
 
     def daemon_log(self) -> str:
         self.log.flush()
@@ -82,19 +139,26 @@ class DaemonHarness:
     async def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
+            # Waiting without blocking the loop: the fake BlueZ in this process must go on answering
+            # while the daemon disconnects from it.
+            loop = asyncio.get_running_loop()
+            end = loop.time() + 10
+            while self.proc.poll() is None and loop.time() < end:
+                await asyncio.sleep(0.02)
+            if self.proc.poll() is None:
                 self.proc.kill()
                 self.proc.wait()
         for server in self.servers:
             server.stop()
+        if self.bluez is not None:
+            await self.bluez.stop()
         if self.bus is not None:
             self.bus.disconnect()
         self.log.close()
 
     def service(self, i: int = 0) -> str:
-        return f"{BATTERY_PREFIX}jk{i}"
+        """The bus name of battery ``i``: the serial ones first, then the BLE ones."""
+        return f"{BATTERY_PREFIX}{self.aliases[i]}"
 
     async def items(self, i: int = 0) -> dict[str, Any]:
         assert self.bus is not None

@@ -6,7 +6,7 @@ import random
 
 from ..model import DeviceInfo
 from ..protocols import jk_nw
-from ..protocols.errors import ProtocolError
+from ..protocols.framing import good_frames
 from .faults import Fault, apply_fault
 from .pack import SimPack
 
@@ -27,13 +27,7 @@ class JkNwSimulator:
     def handle(self, data: bytes) -> bytes:
         self._rx.feed(data)
         out = bytearray()
-        while True:
-            try:
-                frame = self._rx.next_frame()
-            except ProtocolError:
-                continue  # a real BMS ignores a request it cannot read
-            if frame is None:
-                break
+        for frame in good_frames(self._rx):  # a real BMS ignores a request it cannot read
             if frame[8] == _READ_ALL:
                 self.requests += 1
                 out += apply_fault(self.fault, self.reply(), self._rng)

@@ -1,4 +1,4 @@
-"""``dbus-bms simulate``: a simulated BMS served until interrupted."""
+"""``dbus-bms simulate``: a simulated BMS served until interrupted, on a pty or over BLE."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from .pty_server import PtyServer
 SIMULATORS: dict[str, Callable[[SimPack], object]] = {
     "jk-nw": lambda pack: JkNwSimulator(pack),
 }
+BLE_SIMULATORS = ("jk",)
+BLE_LAYOUTS = ("32s", "24s", "jk04")
 
 
 def make_simulator(kind: str, *, cells: int = 16, seed: int = 1):
@@ -30,3 +32,29 @@ async def serve_pty(kind: str, *, link: str | None = None, fault: Fault = Fault.
         await asyncio.Event().wait()
     finally:
         server.stop()
+
+
+async def serve_ble(
+    kind: str, *, layout: str = "32s", bus_address: str | None = None, fault: Fault = Fault.NONE, cells: int = 16
+) -> None:
+    """Serves a simulated BLE BMS through a fake BlueZ: on ``bus_address``, else on a private bus of
+    its own. Prints the bus address and the device's MAC, then serves until cancelled."""
+    from .fake_bluez import FakeBlueZ
+    from .bus import PrivateBus
+    from .jk_ble import JkBlePeripheral
+    from .jk_records import JkRecordSimulator
+
+    model = JkRecordSimulator(SimPack(cells=cells), layout=layout)
+    model.fault = fault
+    sim = JkBlePeripheral(model, address="C8:47:8C:00:00:01")
+    private = PrivateBus() if bus_address is None else None
+    address = private.start() if private is not None else bus_address
+    try:
+        async with FakeBlueZ(address) as bluez:
+            bluez.add_peripheral(sim)
+            print(f"DBUS_SYSTEM_BUS_ADDRESS={address}", flush=True)
+            print(f"{sim.address} {sim.name} (JK, {layout} layout)", flush=True)
+            await asyncio.Event().wait()
+    finally:
+        if private is not None:
+            private.stop()

@@ -1,0 +1,92 @@
+"""A JK BMS answering with 300-byte records, driven by a simulated pack: the device model behind
+the BLE simulator, free of any transport.
+
+0x97 → device info. 0x96 → settings once, then cell info; over BLE a real JK keeps streaming cell
+info after that, which the BLE adapter drives through ``cell_info()``.
+"""
+
+from __future__ import annotations
+
+import random
+
+from ..model import DeviceInfo
+from ..protocols import jk02
+from ..protocols.errors import ProtocolError
+from ..protocols.framing import HeaderBuffer, good_frames
+from .faults import Fault, apply_fault
+from .pack import SimPack
+
+# What each layout's hardware reports in its device info; the firmware version is what a reader
+# uses to tell the layouts apart.
+DEVICES = {
+    "24s": DeviceInfo(model="JK-B2A24S15P", hw_version="10.XW", sw_version="10.09", serial="SIMJK24S001"),
+    "32s": DeviceInfo(model="JK-B2A24S20P", hw_version="11.XW", sw_version="11.26", serial="SIMJK32S001"),
+    "jk04": DeviceInfo(model="JK-B2A16S", hw_version="3.0", sw_version="3.3.0", serial="SIMJK04001"),
+}
+
+
+class JkRecordSimulator:
+    """Feed it what the host wrote; it returns the records a JK would send back."""
+
+    def __init__(self, pack: SimPack | None = None, *, layout: str = "32s", serial: str | None = None, seed: int = 7) -> None:
+        self.pack = pack or SimPack()
+        self.layout = layout
+        base = DEVICES[layout]
+        self.device = DeviceInfo(base.model, base.hw_version, base.sw_version, serial or base.serial)
+        self.settings = jk02.JkSettings(
+            cell_count=self.pack.cells,
+            cell_ovp=3.65,
+            cell_ovp_recovery=3.55,
+            cell_uvp=2.70,
+            cell_uvp_recovery=2.90,
+            max_charge_current=150.0,
+            max_discharge_current=200.0,
+            balance_trigger_voltage=0.005,
+            balance_start_voltage=3.40,
+            charge_switch=True,
+            discharge_switch=True,
+            balancer_switch=True,
+            nominal_capacity=self.pack.capacity_ah,
+        )
+        self.fault = Fault.NONE
+        self.requests: dict[int, int] = {}
+        self.counter = 0
+        self._rng = random.Random(seed)
+        self._rx = _CommandAssembler()
+
+    def handle(self, data: bytes) -> bytes:
+        self._rx.feed(data)
+        out = bytearray()
+        for frame in good_frames(self._rx):  # a real BMS ignores a request it cannot read
+            command = frame[4]
+            self.requests[command] = self.requests.get(command, 0) + 1
+            if command == jk02.CMD_DEVICE_INFO:
+                out += self._out(jk02.encode_device_info(self.device, self.layout))
+            elif command == jk02.CMD_CELL_INFO:
+                out += self._out(jk02.encode_settings(self.settings, self.layout)) + self.cell_info()
+        return bytes(out)
+
+    def cell_info(self) -> bytes:
+        """The next cell-info record, as the stream after 0x96 sends it."""
+        self.counter = (self.counter + 1) & 0xFF
+        return self._out(jk02.encode_cell_info(self.pack.sample(), self.layout, self.counter))
+
+    def _out(self, record: bytes) -> bytes:
+        return apply_fault(self.fault, record, self._rng)
+
+
+class _CommandAssembler(HeaderBuffer):
+    """The 20-byte requests ``AA 55 90 EB <cmd> ... sum8``, resynced on their header."""
+
+    def __init__(self) -> None:
+        super().__init__(jk02.COMMAND_HEADER)
+
+    def next_frame(self) -> bytes | None:
+        if not self.at_header() or len(self.buf) < 20:
+            return None
+        frame = bytes(self.buf[:20])
+        if sum(frame[:19]) & 0xFF != frame[19]:
+            self.skip(len(self.header))
+            raise ProtocolError("JK request with a bad checksum")
+        del self.buf[:20]
+        return frame
