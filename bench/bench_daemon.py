@@ -66,6 +66,25 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+async def wait_for_services(h: DaemonHarness, n: int, t0: float) -> dict[str, int]:
+    """Waits until the daemon owns the names of batteries 0..n-1; maps each owner to its battery."""
+    assert h.bus is not None
+    owners: dict[str, int] = {}
+    while len(owners) < n:
+        for i in range(n):
+            if i in owners.values():
+                continue
+            reply = await h.bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
+                                             interface="org.freedesktop.DBus", member="GetNameOwner",
+                                             signature="s", body=[h.service(i)]))
+            if reply.message_type == MessageType.METHOD_RETURN:
+                owners[reply.body[0]] = i
+        if time.monotonic() - t0 > 60:
+            raise RuntimeError(h.daemon_log())
+        await asyncio.sleep(0.005)
+    return owners
+
+
 async def measure(n: int, seconds: float, poll_interval: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="dbus-bms-bench-") as tmp, PrivateBus() as private:
         h = DaemonHarness(private, Path(tmp), count=n, extra_config=f"poll_interval: {poll_interval}")
@@ -76,19 +95,7 @@ async def measure(n: int, seconds: float, poll_interval: float) -> dict[str, flo
         await h.start(log_level="warning")
         bus = h.bus
         assert bus is not None and h.proc is not None
-        owners: dict[str, int] = {}
-        while len(owners) < n:
-            for i in range(n):
-                if i in owners.values():
-                    continue
-                reply = await bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
-                                               interface="org.freedesktop.DBus", member="GetNameOwner",
-                                               signature="s", body=[h.service(i)]))
-                if reply.message_type == MessageType.METHOD_RETURN:
-                    owners[reply.body[0]] = i
-            if time.monotonic() - t0 > 30:
-                raise RuntimeError(h.daemon_log())
-            await asyncio.sleep(0.005)
+        owners = await wait_for_services(h, n, t0)
         startup = time.monotonic() - t0
 
         pending: dict[int, tuple[float, float]] = {}

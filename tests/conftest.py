@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from dbus_bms.sim.bus import PrivateBus
+from dbus_bms.sim.harness import ble_env
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -28,13 +28,8 @@ def private_bus() -> Iterator[PrivateBus]:
 @pytest.fixture
 def ble_bus(private_bus, tmp_path, monkeypatch) -> PrivateBus:
     """The private bus as the system bus bleak talks to, with a ``bluetoothctl`` that bleak accepts."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    shim = bin_dir / "bluetoothctl"
-    shim.write_text('#!/bin/sh\necho "bluetoothctl: 5.66"\n')
-    shim.chmod(0o755)
-    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", private_bus.address)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    for name, value in ble_env(private_bus.address, tmp_path / "bin").items():
+        monkeypatch.setenv(name, value)
     return private_bus
 
 

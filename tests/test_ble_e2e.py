@@ -14,7 +14,7 @@ import pytest
 
 from dbus_bms.sim.fake_bluez import FakeBlueZ
 from dbus_bms.sim.faults import Fault
-from dbus_bms.sim.harness import DaemonHarness, ble_address
+from dbus_bms.sim.harness import DaemonHarness, ble_address, ble_env
 from dbus_bms.sim.jk_ble import BleFault
 
 FAST = "poll_interval: 0.2\ncharge:\n  stale_after: 2.0\n"
@@ -182,3 +182,20 @@ async def run_cli(env: dict[str, str], *args: str) -> str:
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
     return out.decode()
+
+
+async def test_simulate_ble_serves_a_jk_that_read_can_reach(tmp_path):
+    sim = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "dbus_bms", "simulate", "jk", "--ble", "--layout", "24s", stdout=subprocess.PIPE
+    )
+    try:
+        first = (await asyncio.wait_for(sim.stdout.readline(), 30)).decode().strip()
+        second = (await asyncio.wait_for(sim.stdout.readline(), 30)).decode().strip()
+        key, address = first.split("=", 1)
+        assert key == "DBUS_SYSTEM_BUS_ADDRESS" and second.startswith("C8:47:8C:00:00:01 ")
+        env = ble_env(address, tmp_path / "bin")
+        reading = json.loads(await run_cli(env, "read", "--type", "jk", "--address", "C8:47:8C:00:00:01", "--json"))
+        assert len(reading["cell_voltages"]) == 16 and reading["device"]["sw_version"] == "10.09"
+    finally:
+        sim.terminate()
+        assert await asyncio.wait_for(sim.wait(), 10) is not None

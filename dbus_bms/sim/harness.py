@@ -34,6 +34,16 @@ _PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent
 _BLUETOOTHCTL = '#!/bin/sh\necho "bluetoothctl: 5.66"\n'
 
 
+def ble_env(bus_address: str, bin_dir: Path) -> dict[str, str]:
+    """The environment that points bleak at a fake BlueZ on ``bus_address``, with the
+    ``bluetoothctl`` stand-in put in ``bin_dir``."""
+    bin_dir.mkdir(exist_ok=True)
+    shim = bin_dir / "bluetoothctl"
+    shim.write_text(_BLUETOOTHCTL)
+    shim.chmod(0o755)
+    return {"DBUS_SYSTEM_BUS_ADDRESS": bus_address, "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+
+
 def ble_address(i: int) -> str:
     """The MAC of simulated BLE JK number ``i``."""
     return f"C8:47:8C:00:00:{i + 1:02X}"
@@ -114,15 +124,7 @@ class DaemonHarness:
 
     def ble_env(self) -> dict[str, str]:
         """What a child process needs to reach the fake BlueZ through bleak."""
-        bin_dir = self.tmp / "bin"
-        bin_dir.mkdir(exist_ok=True)
-        shim = bin_dir / "bluetoothctl"
-        shim.write_text(_BLUETOOTHCTL)
-        shim.chmod(0o755)
-        return {
-            "DBUS_SYSTEM_BUS_ADDRESS": self.private.address,
-            "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-        }
+        return ble_env(self.private.address, self.tmp / "bin")
 
     def daemon_log(self) -> str:
         self.log.flush()

@@ -129,3 +129,17 @@ async def test_a_bms_that_wants_a_pin_is_paired_with_the_configured_one(bluez):
     assert t.is_open and bluez.device_properties(sim)["Paired"]
     assert bluez.default_agent is None  # the agent is gone once paired
     await t.close()
+
+
+async def test_the_configured_adapter_is_the_one_used(ble_bus):
+    from dbus_bms.sim.fake_bluez import FakeBlueZ
+
+    async with FakeBlueZ(ble_bus.address, adapters=("hci0", "hci1"), adv_interval=0.02) as fake:
+        sim = jk()
+        fake.add_peripheral(sim, adapter="hci1")
+        with pytest.raises(TransportError, match="not found on hci0"):
+            await link(ble_address(0), adapter="hci0").open()
+        t = link(ble_address(0), adapter="hci1")
+        await t.open()
+        assert t.is_open and t.describe() == f"BLE {ble_address(0)} (hci1)"
+        await t.close()
