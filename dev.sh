@@ -23,7 +23,7 @@ venv() {
         "$py" -m venv .venv
     fi
     if [ ! -f .venv/.installed ] || [ setup.py -nt .venv/.installed ]; then
-        .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+        .venv/bin/pip install -q --disable-pip-version-check -e '.[test,plot]'
         touch .venv/.installed
     fi
 }

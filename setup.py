@@ -16,6 +16,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-asyncio>=0.23", "hypothesis>=6.100"],
+        "plot": ["matplotlib>=3.7"],
     },
     entry_points={"console_scripts": ["dbus-bms=dbus_bms.cli:main"]},
 )

@@ -1,6 +1,7 @@
 """The daemon: one asyncio loop polls every configured battery and publishes each on D-Bus.
 
-This is the only place that reads the clock; charge control and codecs get ``now`` from here.
+This is the only place that reads the clocks; charge control and codecs get ``now`` from here
+(the event loop's monotonic clock), the charge store the wall clock for the dates it keeps.
 """
 
 from __future__ import annotations
@@ -8,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from dbus_fast.aio import MessageBus
 
 from . import __version__
-from .charge.limits import initial_state, step
+from .charge.limits import step
+from .charge.store import ChargeStore
 from .config import BatteryConfig, Config
 from .devices.base import Device, DeviceError
 from .devices.registry import create_device
@@ -35,7 +38,8 @@ class Battery:
         self.device = device
         self.bus = bus
         self.state_dir = state_dir
-        self.charge_state = initial_state()
+        self.store = ChargeStore(state_dir / f"charge-{cfg.alias}.json")
+        self.charge_state = self.store.load(time.time())
         self.service: BatteryService | None = None
         self.last_sample: Sample | None = None
         self.last_good_at: float | None = None
@@ -87,6 +91,7 @@ class Battery:
             self._failing = False
             self.last_sample = sample
         limits, self.charge_state = step(sample, self.charge_state, self.cfg.charge, now)
+        self.store.save(self.charge_state, time.time())
         if self.service is None:
             if self.last_sample is None:
                 return

@@ -196,6 +196,63 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_simulate_charge(args: argparse.Namespace) -> int:
+    import time
+
+    from .charge.config import ChargeConfig
+    from .sim.charge_loop import run
+    from .sim.loop_pack import BmsProtection, LoopPack
+    from .sim.profiles import PROFILES
+
+    if args.profile not in PROFILES:
+        print(f"dbus-bms simulate-charge: unknown profile {args.profile!r}; known: {', '.join(PROFILES)}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.dt <= 0 or args.hours * 3600 < args.dt or args.cells < 1 or args.capacity <= 0:
+        print("dbus-bms simulate-charge: --dt and --capacity must be positive, --hours at least one step long, "
+              "--cells at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    balance_current = args.balance_current
+    if balance_current is None:
+        balance_current = 0.1 if args.balancer == "passive" else 1.0
+    if balance_current < 0:
+        print("dbus-bms simulate-charge: --balance-current cannot be negative", file=sys.stderr)
+        return EXIT_USAGE
+    cfg = ChargeConfig()
+    if args.config is not None:
+        config = _load_config(args.config, "simulate-charge")
+        if config is None:
+            return EXIT_FAIL
+        cfg = config.batteries[0].charge
+    protection = BmsProtection(balance_mode=args.balancer, balance_current=balance_current)
+    pack = LoopPack(cells=args.cells, capacity_ah=args.capacity, seed=args.seed, protection=protection,
+                    temperature=PROFILES[args.profile](0.0, args.capacity).ambient)
+    started = time.perf_counter()
+    trace = run(args.hours, args.profile, cfg, pack=pack, dt=args.dt)
+    elapsed = time.perf_counter() - started
+    top, cell, hour = trace.max_cell()
+    modes = ", ".join(f"{mode} {hours:.1f} h" for mode, hours in trace.hours_per_mode().items())
+    print(f"{args.hours:g} h of {args.profile}, {args.cells} × {args.capacity:g} Ah cells, {args.balancer} balancer "
+          f"{balance_current:g} A, step {args.dt:g} s (simulated in {elapsed:.1f} s)")
+    print(f"max cell voltage  {top:.3f} V (cell {cell}, at {hour:.1f} h); BMS over-voltage protection at {trace.cell_ovp:g} V")
+    print(f"charge modes      {modes}")
+    print(f"SoC               final {trace.soc[-1]:.0f} %, min {min(trace.soc):.0f} %")
+    print(f"unserved load     {trace.unserved_ah():.1f} Ah")
+    print(f"BMS FETs opened   charge {trace.fet_openings(trace.charge_fet)}x, discharge {trace.fet_openings(trace.discharge_fet)}x")
+    if args.plot is not None:
+        from .sim.plot import MatplotlibMissing, plot
+
+        try:
+            plot(trace, args.plot)
+        except MatplotlibMissing as exc:
+            print(f"dbus-bms simulate-charge: {exc}", file=sys.stderr)
+            return EXIT_FAIL
+        except OSError as exc:
+            print(f"dbus-bms simulate-charge: cannot write {args.plot}: {exc.strerror}", file=sys.stderr)
+            return EXIT_FAIL
+        print(f"plot              {args.plot}")
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import demo
 
@@ -283,6 +340,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cells", type=int, default=16)
     s.add_argument("--fault", default="none", choices=["none", "silent", "garbage", "bad-checksum", "truncated"])
     s.set_defaults(func=cmd_simulate)
+
+    s = sub.add_parser("simulate-charge", help="days of charge control against a simulated pack, in seconds")
+    s.add_argument("--hours", type=float, required=True, help="simulated time")
+    s.add_argument("--profile", required=True, help="solar-day, constant-load or cold-night")
+    s.add_argument("--cells", type=int, default=16)
+    s.add_argument("--capacity", type=float, default=280.0, metavar="AH", help="cell capacity in Ah (default 280)")
+    s.add_argument("--seed", type=int, default=0, help="draws the cells' capacity, charge and resistance spread")
+    s.add_argument("--balancer", choices=["passive", "active"], default="passive",
+                   help="the BMS's balancer: passive bleeds the high cells, active moves charge (default passive)")
+    s.add_argument("--balance-current", type=float, metavar="A",
+                   help="balancing current (default 0.1 A passive, 1 A active)")
+    s.add_argument("--dt", type=float, default=5.0, help="simulation step in seconds")
+    s.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the run (needs matplotlib)")
+    s.add_argument("--config", type=Path, help="take the charge settings of the first battery in this config")
+    s.set_defaults(func=cmd_simulate_charge)
 
     s = sub.add_parser("check-config", help="validate a config and explain every error with its line")
     s.add_argument("file", type=Path)

@@ -112,7 +112,9 @@ class _Parser:
                 out[name] = (k, v)
         return out
 
-    def scalar(self, node: yaml.Node, key: str, kind: type, lo: float | None = None, hi: float | None = None) -> Any:
+    def scalar(
+        self, node: yaml.Node, key: str, kind: type, lo: float | None = None, hi: float | None = None, unit: str = ""
+    ) -> Any:
         value = yaml.safe_load(yaml.serialize(node)) if isinstance(node, yaml.ScalarNode) else None
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
@@ -122,7 +124,7 @@ class _Parser:
             self.err(node, key, f"expected {'a number' if kind in (int, float) else 'true or false' if kind is bool else 'a string'}, got {node.value!r}" if isinstance(node, yaml.ScalarNode) else f"expected a single value")
             return None
         if lo is not None and value < lo or hi is not None and value > hi:
-            self.err(node, key, f"{value:g} is out of range {lo:g} to {hi:g}")
+            self.err(node, key, f"{value:g} is out of range {lo:g} to {hi:g}{' ' + unit if unit else ''}")
             return None
         return value
 
@@ -152,22 +154,18 @@ class _Parser:
         values: dict[str, Any] = {}
         for name, (_, v) in items.items():
             path = f"{key}.{name}"
-            default = getattr(base, name)
-            if isinstance(default, tuple):
+            meta = _CHARGE_FIELDS[name].metadata
+            if meta.get("table"):
                 parsed = self.table(v, path)
-            elif isinstance(default, bool):
+            elif isinstance(getattr(base, name), bool):
                 parsed = self.scalar(v, path, bool)
-            elif name.startswith("cell_"):
-                parsed = self.scalar(v, path, float, 1.5, 4.5)
-            elif "temperature" in name:
-                parsed = self.scalar(v, path, float, -40, 100)
             else:
-                parsed = self.scalar(v, path, float, 0, 10000)
+                parsed = self.scalar(v, path, float, *meta["range"], unit=meta["unit"])
             if parsed is not None:
                 values[name] = parsed
         result = dataclasses.replace(base, **values)
-        if result.cell_min_voltage >= result.cell_max_voltage:
-            self.err(node, key, f"cell_min_voltage {result.cell_min_voltage} must be below cell_max_voltage {result.cell_max_voltage}")
+        for name, message in result.check():
+            self.err(items[name][1] if name in items else node, f"{key}.{name}", message)
         return result
 
     def parse(self, root: yaml.Node | None) -> Config | None:

@@ -76,6 +76,9 @@ class Sample:
     charge_enabled: bool | None = None
     discharge_enabled: bool | None = None
     balancing: bool | None = None
+    # The BMS's own configured current limits (A), for BMSes that report their settings.
+    charge_current_limit: float | None = None
+    discharge_current_limit: float | None = None
     alarms: dict[str, int] = field(default_factory=dict)
     device: DeviceInfo | None = None
 

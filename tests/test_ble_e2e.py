@@ -17,7 +17,7 @@ from dbus_bms.sim.faults import Fault
 from dbus_bms.sim.harness import DaemonHarness, ble_address, ble_env
 from dbus_bms.sim.jk_ble import BleFault
 
-FAST = "poll_interval: 0.2\ncharge:\n  stale_after: 2.0\n"
+FAST = "poll_interval: 0.2\ncharge:\n  stale_after: 2.0\n  current_recovery_hold: 1.0\n"
 
 
 @pytest.fixture
@@ -71,8 +71,9 @@ async def test_a_jk_that_stays_connected_but_silent_trips_the_fail_safe_and_reco
     assert items["/Alarms/BmsCable"] == 2
     assert items["/Info/ChargeMode"] == "Bulk (fail-safe)" and items["/Info/ChargeLimitation"].startswith("Fail-safe")
     sim.ble_fault = BleFault.NONE
-    items = await ble_daemon.wait_for(online, 0)
-    assert items["/Info/MaxChargeCurrent"] > 0 and items["/Alarms/BmsCable"] == 0
+    # Charging resumes after the recovery hold, ramping up.
+    items = await ble_daemon.wait_for(lambda it: online(it) and it["/Info/MaxChargeCurrent"] > 0, 0)
+    assert items["/Alarms/BmsCable"] == 0
     # The other battery never noticed.
     assert online(await ble_daemon.items(1))
 

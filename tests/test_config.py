@@ -66,7 +66,7 @@ def test_every_error_is_reported_at_once():
         "  - type: jk-nw\n    port: /dev/ttyUSB0\n"
     )
     assert (1, "poll_interval", "expected a number, got 'fast'") in found
-    assert (3, "charge", "cell_min_voltage 3.6 must be below cell_max_voltage 3.5") in found
+    assert (3, "charge.cell_min_voltage", "3.6 must be below cell_max_voltage 3.5") in found
     assert (6, "batteries[0].type", "unknown type 'jk-bw'; did you mean 'jk-nw'?") in found
     assert any(line == 8 and key == "batteries[1].port" for line, key, _ in found)
     assert any(line == 9 and key == "batteries[1].baudrate" and "out of range" in msg for line, key, msg in found)
@@ -132,3 +132,21 @@ def test_ble_and_serial_keys_are_checked_against_the_type():
         (12, "batteries[2].ble_mode", "expected one of keep-alive, per-poll"),
         (13, "batteries[2].protocol", "type 'jk' has no protocol 'jk05'; choices: auto, jk02_24s, jk02_32s, jk04"),
     ]
+
+
+def test_charge_settings_are_checked_against_their_ranges_and_each_other():
+    found = errors(
+        "charge:\n"
+        "  float_transition_rate: 0\n"
+        "  ovp_recovery_gain: 5\n"
+        "  cell_float_voltage: 3.5\n"
+        "  top_balance_days: 30\n"
+        "  top_balance_cell_voltage: 3.40\n"
+        "batteries:\n  - type: jk-nw\n    port: /dev/ttyUSB0\n"
+    )
+    keys = {(line, key) for line, key, _ in found}
+    assert (2, "charge.float_transition_rate") in keys and (3, "charge.ovp_recovery_gain") in keys
+    assert (4, "charge.cell_float_voltage", "3.5 must lie between cell_min_voltage and cell_max_voltage") in found
+    assert (6, "charge.top_balance_cell_voltage", "3.4 is below cell_max_voltage 3.45") in found
+    range_message = next(msg for _, key, msg in found if key == "charge.ovp_recovery_gain")
+    assert "out of range" in range_message and "1/s" in range_message

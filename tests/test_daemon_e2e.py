@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
+import time
 
 import pytest
 from dbus_fast import Message
@@ -14,7 +16,7 @@ from dbus_bms.victron.reader import battery_services
 
 from dbus_bms.sim.harness import DaemonHarness
 
-FAST = "poll_interval: 0.2\ncharge:\n  stale_after: 2.0\n"
+FAST = "poll_interval: 0.2\ncharge:\n  stale_after: 2.0\n  current_recovery_hold: 1.0\n"
 
 
 @pytest.fixture
@@ -76,8 +78,9 @@ async def test_silent_bms_trips_the_fail_safe_and_recovers(daemon):
     assert items["/Soc"] is None and items["/Dc/0/Voltage"] is None  # nothing stale is shown as live
     daemon.sims[0].fault = Fault.NONE
     items = await daemon.wait_for(online)
-    assert items["/Info/MaxChargeCurrent"] > 0
     assert items["/Alarms/BmsCable"] == 0
+    # Charging resumes after the recovery hold, ramping up.
+    await daemon.wait_for(lambda it: it["/Info/MaxChargeCurrent"] > 0)
 
 
 async def test_port_that_vanishes_and_returns_is_picked_up_without_restart(daemon):
@@ -133,3 +136,25 @@ async def test_two_batteries_are_two_services_on_their_own_connections(private_b
         assert len(owners) == 2
     finally:
         await h.stop()
+
+
+async def test_the_charge_stage_survives_a_daemon_restart(private_bus, tmp_path):
+    # Float would end at once on the simulated pack's SoC or spread; these settings keep it, so what
+    # the daemon shows after the restart can only come from the file.
+    keep_float = FAST + "  rebulk_soc: 0\n  rebulk_cell_diff: 1.0\n  rebulk_cell_voltage: 2.0\n"
+    saved = tmp_path / "state" / "charge-jk0.json"
+    saved.parent.mkdir()
+    full_charge = int(time.time()) // 60 * 60 - 3600
+    saved.write_text(json.dumps({"mode": "FLOAT", "absorption_elapsed": 0, "top_balance": False,
+                                 "last_full_charge": full_charge, "last_top_balance": None}))
+    h = DaemonHarness(private_bus, tmp_path, extra_config=keep_float)
+    await h.start()
+    try:
+        items = await h.wait_for(lambda it: online(it) and it.get("/Info/ChargeMode") is not None)
+        assert items["/Info/ChargeMode"] == "Float"
+        assert items["/Info/MaxChargeVoltage"] == pytest.approx(16 * 3.375)
+        assert "resuming charge state" in h.daemon_log()
+    finally:
+        await h.stop()
+    kept = json.loads(saved.read_text())
+    assert kept["mode"] == "FLOAT" and abs(kept["last_full_charge"] - full_charge) <= 60

@@ -1,98 +1,95 @@
-"""Charge limits v1: CVL from the cell count, CCL/DCL as the minimum of every limit, and the fail-safe.
+"""Charge control: ``step(sample, state, config, now) -> (limits, state)``, pure.
 
-``step`` is pure: the app passes the fresh sample (or None) and the time; the state carries the
-last good sample, so a BMS that goes quiet is handled here, in the same state machine.
+The app passes the fresh sample, or None when the poll failed, and the time. The state carries
+everything else: the last good sample (so a BMS that goes quiet is handled here, in the same state
+machine: the fail-safe freezes the charge stage and takes the currents down), the charge stage and
+its timers, the cell over-voltage controller, and the published currents for their recovery.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import math
+from dataclasses import replace
 
 from ..model import Sample
 from .config import ChargeConfig
+from .currents import charge_current, discharge_current, shape
+from .state import ChargeState, initial_state
 from .tables import interpolate
 from .types import Limits
+from .voltage import charge_voltage, target_cell_voltage
 
+__all__ = ["ChargeState", "initial_state", "step"]
 
-@dataclass(frozen=True, slots=True)
-class ChargeState:
-    last: Sample | None = None
-    last_time: float | None = None
-    last_dcl: float | None = None
-    last_cvl: float | None = None
-
-
-def initial_state() -> ChargeState:
-    return ChargeState()
-
-
-def _binding(candidates: list[tuple[float, str]]) -> tuple[float, str]:
-    """The lowest limit and its reason (the first named wins a tie)."""
-    value, reason = min(candidates, key=lambda c: c[0])
-    return max(0.0, round(value, 2)), reason
-
-
-def _charge_current(s: Sample, cfg: ChargeConfig) -> tuple[float, str]:
-    top = cfg.max_charge_current
-    c = [(top, "Max charge current")]
-    if s.max_cell is not None:
-        c.append((top * interpolate(cfg.ccl_cell_voltage, s.max_cell), "Cell voltage"))
-    temps = s.temperatures or []
-    if temps:
-        if min(temps) <= cfg.min_charge_temperature:
-            c.append((0.0, "Temperature (cold)"))
-        c.append((top * interpolate(cfg.ccl_temperature, min(temps)), "Temperature (cold)"))
-        c.append((top * interpolate(cfg.ccl_temperature, max(temps)), "Temperature (hot)"))
-    elif not cfg.charge_without_temperature:
-        c.append((0.0, "No temperature reading"))
-    if s.mosfet_temperature is not None:
-        c.append((top * interpolate(cfg.ccl_mosfet_temperature, s.mosfet_temperature), "MOSFET temperature"))
-    if s.charge_enabled is False:
-        c.append((0.0, "BMS charge FET off"))
-    return _binding(c)
-
-
-def _discharge_current(s: Sample, cfg: ChargeConfig) -> tuple[float, str]:
-    top = cfg.max_discharge_current
-    c = [(top, "Max discharge current")]
-    if s.min_cell is not None:
-        c.append((top * interpolate(cfg.dcl_cell_voltage, s.min_cell), "Cell voltage"))
-    temps = s.temperatures or []
-    if temps:
-        c.append((top * interpolate(cfg.dcl_temperature, min(temps)), "Temperature (cold)"))
-        c.append((top * interpolate(cfg.dcl_temperature, max(temps)), "Temperature (hot)"))
-    if s.mosfet_temperature is not None:
-        c.append((top * interpolate(cfg.dcl_mosfet_temperature, s.mosfet_temperature), "MOSFET temperature"))
-    if s.discharge_enabled is False:
-        c.append((0.0, "BMS discharge FET off"))
-    return _binding(c)
+# A longer gap between two steps (the loop stalled, the host slept) is not taken as time spent at
+# the charge voltage or on a ramp.
+_MAX_STEP = 60.0
 
 
 def step(sample: Sample | None, state: ChargeState, cfg: ChargeConfig, now: float) -> tuple[Limits, ChargeState]:
+    dt = 0.0 if state.prev_time is None else min(max(0.0, now - state.prev_time), _MAX_STEP)
+    state = replace(state, prev_time=now)
     if sample is not None:
         state = replace(state, last=sample, last_time=now)
     last = state.last
     if last is None or state.last_time is None:
         return Limits(None, 0.0, 0.0, False, False, "Waiting for BMS", "No data from the BMS yet",
                       "No data from the BMS yet", True), state
-    cells = len(last.cell_voltages) if last.cell_voltages else 0
-    cvl = round(cells * cfg.cell_max_voltage, 3) if cells else state.last_cvl
+    if now - state.last_time > cfg.stale_after:
+        return _fail_safe(last, state, cfg, now)
+    if sample is None:
+        # A missed poll inside the bound: the last reading stands, nothing moves on.
+        return _limits(last, state, cfg), state
+    return _fresh(sample, state, cfg, now, dt)
+
+
+def _fresh(s: Sample, state: ChargeState, cfg: ChargeConfig, now: float, dt: float) -> tuple[Limits, ChargeState]:
+    if s.cell_voltages:
+        voltage, state = charge_voltage(s, state, cfg, now, dt)
+        cvl, mode = voltage.cvl, voltage.mode_text
+    else:
+        cvl, mode = state.last_cvl, state.mode.value
+    shift = target_cell_voltage(state, cfg) - cfg.cell_max_voltage
+    ccl = shape(*charge_current(s, cfg, shift), state.ccl, state.ccl_reason, state.ccl_cut_at,
+                cfg.max_charge_current, cfg, now, dt)
+    dcl = shape(*discharge_current(s, cfg), state.dcl, state.dcl_reason, state.dcl_cut_at,
+                cfg.max_discharge_current, cfg, now, dt)
+    state = replace(state, last_cvl=cvl, ccl=ccl.value, ccl_reason=ccl.reason, ccl_cut_at=ccl.cut_at,
+                    dcl=dcl.value, dcl_reason=dcl.reason, dcl_cut_at=dcl.cut_at, mode_text=mode)
+    return _limits(s, state, cfg), state
+
+
+def _limits(s: Sample, state: ChargeState, cfg: ChargeConfig) -> Limits:
+    ccl, dcl = state.ccl or 0.0, state.dcl or 0.0
+    cvl = _published_cvl(state, cfg)
+    return Limits(cvl, ccl, dcl, ccl > 0, dcl > 0, state.mode_text, state.ccl_reason, state.dcl_reason, False)
+
+
+def _published_cvl(state: ChargeState, cfg: ChargeConfig) -> float | None:
+    """CVL with the drop compensation, in whole millivolts, rounded down: never above its bound."""
+    if state.last_cvl is None:
+        return None
+    return math.floor(round((state.last_cvl + cfg.voltage_drop) * 1000, 6)) / 1000
+
+
+def _fail_safe(last: Sample, state: ChargeState, cfg: ChargeConfig, now: float) -> tuple[Limits, ChargeState]:
+    """No fresh data for longer than the bound: no charging, discharge limited for a grace time
+    that depends on how full the pack was, CVL never raised on data we no longer trust."""
+    assert state.last_time is not None
     age = now - state.last_time
-    if age <= cfg.stale_after:
-        ccl, charge_reason = _charge_current(last, cfg)
-        dcl, discharge_reason = _discharge_current(last, cfg)
-        state = replace(state, last_dcl=dcl, last_cvl=cvl)
-        return Limits(cvl, ccl, dcl, ccl > 0, dcl > 0, "Bulk", charge_reason, discharge_reason, False), state
     # Stable texts: a reason that ticks every second would be a D-Bus signal every second.
     silent = f"Fail-safe: no BMS data for over {cfg.stale_after:g} s"
     grace = interpolate(cfg.failsafe_grace, last.min_cell) if last.min_cell is not None else 0.0
     if age - cfg.stale_after < grace:
-        dcl = min(state.last_dcl or 0.0, cfg.failsafe_discharge_current)
+        dcl = min(state.dcl or 0.0, cfg.failsafe_discharge_current)
         discharge_reason = f"{silent}, limited for {grace:.0f} s"
     else:
         dcl = 0.0
         discharge_reason = silent
-    # Never raise the charge voltage on data we no longer trust.
-    known = [c for c in (cvl, state.last_cvl) if c is not None]
-    cvl = min(known) if known else None
-    return Limits(cvl, 0.0, dcl, False, dcl > 0, "Bulk (fail-safe)", silent, discharge_reason, True), state
+    cut = now if (state.ccl or 0) > 0 else state.ccl_cut_at
+    dcl_cut = now if dcl < (state.dcl or 0) else state.dcl_cut_at
+    state = replace(state, ccl=0.0, ccl_reason=silent, ccl_cut_at=cut, dcl=dcl, dcl_reason=discharge_reason,
+                    dcl_cut_at=dcl_cut)
+    cvl = _published_cvl(state, cfg)
+    mode = f"{state.mode_text.split(' (')[0]} (fail-safe)"
+    return Limits(cvl, 0.0, dcl, False, dcl > 0, mode, silent, discharge_reason, True), state

@@ -110,6 +110,10 @@ class JkBleDevice(Device):
             self.stats.bad_frames += 1
             raise DeviceError(f"undecodable cell info: {exc}") from None
         assert isinstance(decoded, Sample)
+        if self.settings is not None:
+            # A limit of 0 in the settings is an unset field, not a BMS that forbids all current.
+            decoded.charge_current_limit = self.settings.max_charge_current or None
+            decoded.discharge_current_limit = self.settings.max_discharge_current or None
         return decoded
 
     def _fresh_link(self, *, reopened: bool) -> None:

@@ -69,6 +69,8 @@ class PrivateBus:
         if self._proc is not None:
             self._proc.terminate()
             self._proc.wait(timeout=5)
+            if self._proc.stdout is not None:
+                self._proc.stdout.close()
             self._proc = None
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)

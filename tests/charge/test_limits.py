@@ -61,6 +61,13 @@ def test_fet_off_means_zero_with_the_bms_named():
     assert not lim.allow_charge and not lim.allow_discharge
 
 
+def test_the_minimum_cell_voltage_stops_discharge_whatever_the_table():
+    lenient = replace(CFG, dcl_cell_voltage=make_table([(2.5, 0.0), (2.6, 1.0)]))
+    assert limits_for(pack(cells=[2.91] + [3.2] * 15), lenient).dcl == CFG.max_discharge_current
+    lim = limits_for(pack(cells=[2.90] + [3.2] * 15), lenient)
+    assert lim.dcl == 0 and lim.discharge_limitation == "Cell voltage" and not lim.allow_discharge
+
+
 def test_dcl_is_zero_at_the_minimum_cell_voltage():
     lim = limits_for(pack(cells=[3.2] * 15 + [CFG.cell_min_voltage]))
     assert lim.dcl == 0 and not lim.allow_discharge and lim.discharge_limitation == "Cell voltage"
@@ -104,9 +111,15 @@ def test_grace_grows_with_the_last_known_cell_voltage():
     assert out[300].dcl > 0 and out[311].dcl == 0
 
 
-def test_a_fresh_sample_ends_the_fail_safe():
-    out = run({0.0: pack(), 30.0: pack()}, until=31)
-    assert out[29].stale and not out[30].stale and out[30].ccl == CFG.max_charge_current
+def test_a_fresh_sample_ends_the_fail_safe_and_currents_recover_gently():
+    out = run({0.0: pack(), **{float(t): pack() for t in range(30, 100)}}, until=99)
+    assert out[29].stale and not out[30].stale and out[30].charge_mode == "Bulk"
+    # Charging resumes once the hold after the fail-safe's cut has passed, then ramps.
+    assert out[30].ccl == 0 and out[30].charge_limitation.endswith("(recovering)")
+    ccl = [out[float(t)].ccl for t in range(30, 100)]
+    assert ccl == sorted(ccl) and ccl[-1] == CFG.max_charge_current
+    assert max(b - a for a, b in zip(ccl, ccl[1:])) <= CFG.current_recovery_rate
+    assert out[40.0].ccl == 0 and out[41.0].ccl > 0  # cut at 11 s, held 30 s
 
 
 cells = st.lists(st.floats(2.5, 3.8), min_size=4, max_size=24)
@@ -133,14 +146,29 @@ def test_a_higher_top_cell_never_raises_the_charge_current(cv, rise):
     assert limits_for(pack(cells=higher)).ccl <= limits_for(pack(cells=cv)).ccl
 
 
-@given(st.lists(st.tuples(st.floats(2.5, 3.8), st.booleans()), min_size=2, max_size=30))
-def test_a_reduction_appears_in_the_same_step(seq):
-    state = initial_state()
-    for t, (top, fresh) in enumerate(seq):
-        s = pack(cells=[3.3] * 15 + [top])
-        lim, state = step(s if fresh else None, state, CFG, float(t))
+readings = st.tuples(
+    st.floats(3.2, 3.7),  # highest cell
+    st.floats(2.7, 3.3),  # lowest cell
+    st.floats(-10, 60),  # cell temperature
+    st.floats(20, 95),  # MOSFET temperature
+    st.booleans(),  # the poll brought a reading
+)
+
+
+@given(st.lists(readings, min_size=2, max_size=30), st.sampled_from([0.5, 1.0, 5.0]))
+def test_every_reduction_appears_in_the_same_step_and_no_limit_exceeds_the_tables(seq, dt):
+    state, published = initial_state(), None
+    for i, (top, bottom, temp, mosfet, fresh) in enumerate(seq):
+        s = pack(cells=[bottom] + [3.3] * 14 + [top], temps=(temp,), mosfet=mosfet)
+        lim, state = step(s if fresh else None, state, CFG, i * dt)
         if fresh:
-            assert lim.ccl == limits_for(s).ccl
+            allowed = limits_for(s)  # what the tables allow for this reading alone
+            assert lim.ccl <= allowed.ccl and lim.dcl <= allowed.dcl
+            if published is not None and allowed.ccl < published.ccl:
+                assert lim.ccl == allowed.ccl
+            if published is not None and allowed.dcl < published.dcl:
+                assert lim.dcl == allowed.dcl
+        published = lim
 
 
 @given(st.lists(st.tuples(st.floats(-10, 500), st.floats(-1, 2)), min_size=1, max_size=8, unique_by=lambda p: p[0]))
