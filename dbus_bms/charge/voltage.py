@@ -108,7 +108,8 @@ def charge_voltage(s: Sample, state: ChargeState, cfg: ChargeConfig, now: float,
     if mode is Mode.FLOAT_TRANSITION:
         start = state.transition_cvl if state.transition_cvl is not None else cvl
         ramped = start - cfg.float_transition_rate * n * dt if state.mode is Mode.FLOAT_TRANSITION else start
-        if ramped <= float_cvl:
+        # Within a microvolt: a ramp summed over many polls carries binary rounding.
+        if ramped <= float_cvl + 1e-6:
             mode, ramped = Mode.FLOAT, float_cvl
         # A top balance lasts until float: its higher limit stands while the ramp takes the cells
         # down from it, or the over-voltage control would cut the ramp short.
