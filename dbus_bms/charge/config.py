@@ -34,8 +34,14 @@ class ChargeConfig:
     # lets an active or passive balancer finish the last millivolts and the BMS see the pack full.
     absorption_time: float = _v(900.0, 0.0, 86400.0, "s")
     # The absorption clock only runs while the cells are this close (highest - lowest); it starts
-    # over when they drift this far plus 3 mV apart. A pack this tight at the top is balanced.
+    # over when they drift this much further apart. A pack this tight at the top is balanced; the
+    # 3 mV between the two keep a millivolt of noise from restarting it.
     absorption_cell_diff: float = _v(0.010, 0.001, 0.5, "V")
+    absorption_restart_diff: float = _v(0.003, 0.0, 0.5, "V")
+    # The pack is at the target within this per cell (or its highest cell within this of its limit,
+    # where the over-voltage control holds it): chargers regulate a little under their set point,
+    # and the cables take a few millivolts more.
+    at_target_margin: float = _v(0.005, 0.0, 0.1, "V per cell")
     # Float transition: CVL falls at this rate per cell (16 cells: 1.6 mV/s, 75 mV per cell in
     # 12.5 min), so chargers and the loads settle gently instead of the battery covering a step.
     float_transition_rate: float = _v(0.0001, 0.00001, 0.1, "V/s per cell")

@@ -13,13 +13,6 @@ from ..model import Sample
 from .config import ChargeConfig
 from .state import ChargeState, Mode
 
-# Within 5 mV per cell of the target the pack is "at" it (or the highest cell within 5 mV of its
-# limit, where the over-voltage control holds it): chargers regulate a little below their set
-# point, and cable drop takes a few millivolts more.
-_AT_TARGET_PER_CELL = 0.005
-# The absorption clock starts over when the cells drift this much beyond absorption_cell_diff.
-_ABSORPTION_HYSTERESIS = 0.003
-
 
 @dataclass(frozen=True, slots=True)
 class Voltage:
@@ -84,13 +77,14 @@ def charge_voltage(s: Sample, state: ChargeState, cfg: ChargeConfig, now: float,
     target_cell = target_cell_voltage(state, cfg)
     target = n * target_cell
     cvl = target  # the stage's own CVL; the over-voltage control may hold it lower below
-    at_target = vsum >= target - n * _AT_TARGET_PER_CELL or max(cells) >= target_cell - _AT_TARGET_PER_CELL
+    margin = cfg.at_target_margin
+    at_target = vsum >= target - n * margin or max(cells) >= target_cell - margin
 
     if mode is Mode.BULK and at_target:
         mode = Mode.ABSORPTION
     if mode is Mode.ABSORPTION:
         elapsed = state.absorption_elapsed
-        if spread > cfg.absorption_cell_diff + _ABSORPTION_HYSTERESIS:
+        if spread > cfg.absorption_cell_diff + cfg.absorption_restart_diff:
             elapsed = 0.0
         elif spread <= cfg.absorption_cell_diff and at_target and state.mode is Mode.ABSORPTION:
             elapsed += dt  # time spent at the target, counted from the first poll that saw it
