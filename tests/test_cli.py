@@ -111,3 +111,14 @@ def test_check_config_names_line_and_key(tmp_path):
     cfg.write_text("batteries:\n  - type: jk-nw\n    port: /dev/ttyUSB0\n")
     r = dbus_bms("check-config", str(cfg))
     assert r.returncode == 0 and "ttyUSB0: jk-nw on /dev/ttyUSB0" in r.stdout
+
+
+def test_a_reader_that_stops_early_is_not_an_error():
+    # `dbus-bms ... | head -1`: the reader is gone before the output is written.
+    proc = subprocess.Popen([sys.executable, "-m", "dbus_bms", "simulate-charge", "--hours", "2", "--profile",
+                             "solar-day", "--cells", "4", "--dt", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "BrokenPipeError" not in err, err
