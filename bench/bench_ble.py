@@ -24,6 +24,7 @@ from dbus_fast import Message
 
 from dbus_bms.sim.bus import PrivateBus
 from dbus_bms.sim.harness import DaemonHarness
+from dbus_bms.victron.reader import watch_items_changed
 
 POLL = 1.0
 
@@ -51,9 +52,7 @@ async def measure(n: int, seconds: float, drops: int) -> dict[str, float]:
                 published[i].set()
 
         h.bus.add_message_handler(on_message)
-        await h.bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
-                                 interface="org.freedesktop.DBus", member="AddMatch", signature="s",
-                                 body=["type='signal',interface='com.victronenergy.BusItem',member='ItemsChanged'"]))
+        await watch_items_changed(h.bus)
         await asyncio.sleep(2 * POLL)
         cpu0, w0 = cpu_seconds(h.proc.pid), time.monotonic()
         await asyncio.sleep(seconds)

@@ -18,12 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from dbus_fast import Message, MessageType
+from dbus_fast import Message
 
 from dbus_bms.sim.bus import PrivateBus
 from dbus_bms.sim.faults import Fault
 from dbus_bms.sim.harness import DaemonHarness
-from dbus_bms.victron.reader import get_items
+from dbus_bms.victron.reader import get_items, name_owner, watch_items_changed
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -74,11 +74,9 @@ async def wait_for_services(h: DaemonHarness, n: int, t0: float) -> dict[str, in
         for i in range(n):
             if i in owners.values():
                 continue
-            reply = await h.bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
-                                             interface="org.freedesktop.DBus", member="GetNameOwner",
-                                             signature="s", body=[h.service(i)]))
-            if reply.message_type == MessageType.METHOD_RETURN:
-                owners[reply.body[0]] = i
+            owner = await name_owner(h.bus, h.service(i))
+            if owner is not None:
+                owners[owner] = i
         if time.monotonic() - t0 > 60:
             raise RuntimeError(h.daemon_log())
         await asyncio.sleep(0.005)
@@ -121,9 +119,7 @@ async def measure(n: int, seconds: float, poll_interval: float) -> dict[str, flo
                 seen[i].set()
 
         bus.add_message_handler(on_message)
-        await bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
-                               interface="org.freedesktop.DBus", member="AddMatch", signature="s",
-                               body=["type='signal',interface='com.victronenergy.BusItem',member='ItemsChanged'"]))
+        await watch_items_changed(bus)
         await asyncio.sleep(2 * poll_interval)
         polls0 = sum(s.requests for s in h.sims)
         cpu0 = cpu_seconds(h.proc.pid)

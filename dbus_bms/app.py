@@ -41,8 +41,6 @@ class Battery:
         self.store = ChargeStore(state_dir / f"charge-{cfg.alias}.json")
         self.charge_state = self.store.load(time.time())
         self.service: BatteryService | None = None
-        self.last_sample: Sample | None = None
-        self.last_good_at: float | None = None
         self._failing = False
         self._reopens = 0
 
@@ -80,8 +78,11 @@ class Battery:
             self.device.stats.record(False, "internal error")
             self._failing = True
         now = clock()
+        # The charge state keeps the last good sample and its time: what is published and what
+        # the link text ages.
+        limits, self.charge_state = step(sample, self.charge_state, self.cfg.charge, now)
+        self.store.save(self.charge_state, time.time())
         if sample is not None:
-            self.last_good_at = now
             reopens = self.device.stats.reopens
             if self._failing:
                 log.info("%s: BMS answers again (%s)", self.name, self._link_text(now))
@@ -89,16 +90,14 @@ class Battery:
                 log.info("%s: link made again (%s)", self.name, self._link_text(now))
             self._reopens = reopens
             self._failing = False
-            self.last_sample = sample
-        limits, self.charge_state = step(sample, self.charge_state, self.cfg.charge, now)
-        self.store.save(self.charge_state, time.time())
+        last = self.charge_state.last
+        if last is None:
+            return
         if self.service is None:
-            if self.last_sample is None:
-                return
-            await self._start_service(self.last_sample)
+            await self._start_service(last)
         assert self.service is not None
         self.service.publish(
-            self.last_sample,
+            last,
             limits,
             connection_text=self._link_text(now),
             link_quality=self.device.stats.quality,
@@ -126,7 +125,8 @@ class Battery:
         s = self.device.stats
         quality = s.quality
         ratio = f"{quality:.0%}" if quality is not None else "-"
-        age = f"{now - self.last_good_at:.0f} s ago" if self.last_good_at is not None else "never"
+        at = self.charge_state.last_time
+        age = f"{now - at:.0f} s ago" if at is not None else "never"
         return (
             f"{self.device.connection} ok {ratio}, last reading {age}, reconnects {s.reopens}, "
             f"bad frames {s.bad_frames}, timeouts {s.timeouts}, junk bytes {s.discarded_bytes}"

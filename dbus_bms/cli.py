@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import __version__
 from .model import Sample
+from .protocols import jk02
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_NOT_BUILT = 0, 1, 2, 3
 
@@ -189,7 +190,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         if ble:
-            asyncio.run(serve_ble(args.type, layout=args.layout, bus_address=args.bus, fault=Fault(args.fault), cells=args.cells))
+            asyncio.run(serve_ble(layout=args.layout, bus_address=args.bus, fault=Fault(args.fault), cells=args.cells))
         else:
             asyncio.run(serve_pty(args.type, link=args.link, fault=Fault(args.fault), cells=args.cells))
     except KeyboardInterrupt:
@@ -337,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tcp", type=int, metavar="PORT")
     s.add_argument("--ble", action="store_true", help="through a fake BlueZ on a D-Bus of its own (or --bus)")
     s.add_argument("--bus", help="with --ble: serve on this D-Bus address instead")
-    s.add_argument("--layout", default="32s", choices=["32s", "24s", "jk04"], help="with --ble: the JK record layout")
+    s.add_argument("--layout", default="32s", choices=jk02.LAYOUTS, help="with --ble: the JK record layout")
     s.add_argument("--cells", type=int, default=16)
     s.add_argument("--fault", default="none", choices=["none", "silent", "garbage", "bad-checksum", "truncated"])
     s.set_defaults(func=cmd_simulate)

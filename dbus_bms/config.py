@@ -6,8 +6,8 @@ import dataclasses
 import difflib
 import os
 import re
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import yaml
 from .charge.config import ChargeConfig
 from .charge.tables import make_table
 from .devices.registry import DEVICE_TYPES, DeviceKind
+from .transports.ble_address import normal_target
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,6 @@ class ConfigError(Exception):
 # busy radio retransmits, so the wait is longer.
 DEFAULT_TIMEOUT = {"serial": 0.5, "ble": 5.0}
 BLE_MODES = ("keep-alive", "per-poll")
-
-
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,6 @@ _BATTERY_KEYS = {
 }
 _SERIAL_ONLY = ("port", "baudrate")
 _BLE_ONLY = ("address", "adapter", "pin", "ble_mode")
-_MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 _CHARGE_FIELDS = {f.name: f for f in dataclasses.fields(ChargeConfig)}
 _LEVELS = ("debug", "info", "warning", "error")
 
@@ -218,8 +216,8 @@ class _Parser:
         link = spec.link if spec else None
         port = get("port", str)
         address = get("address", str)
-        if address and _MAC.match(address):
-            address = address.upper()
+        if address:
+            address = normal_target(address)
         if link is not None:
             wrong = _BLE_ONLY if link == "serial" else _SERIAL_ONLY
             for name in wrong:
@@ -242,10 +240,12 @@ class _Parser:
         mode = get("ble_mode", str)
         if mode is not None and mode not in BLE_MODES:
             self.err(items["ble_mode"][1], f"{key}.ble_mode", f"expected one of {', '.join(BLE_MODES)}")
-        where = port or (address.replace(":", "") if address else None)
-        alias = get("alias", str) or re.sub(r"[^A-Za-z0-9_]", "_", Path(where or f"battery{index}").name)
-        if alias and alias[0].isdigit():
-            alias = f"bms_{alias}"
+        alias = get("alias", str)
+        if alias is None:
+            where = port or (address.replace(":", "") if address else None)
+            alias = re.sub(r"[^A-Za-z0-9_]", "_", Path(where or f"battery{index}").name)
+            if alias[:1].isdigit():
+                alias = f"bms_{alias}"  # a MAC such as 12:34:...: a bus name part cannot start so
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", alias):
             self.err(items.get("alias", (node, node))[1], f"{key}.alias", "use letters, digits and underscores, not starting with a digit")
         elif alias in aliases:

@@ -14,8 +14,8 @@ import pytest
 
 from dbus_bms.sim.fake_bluez import FakeBlueZ
 from dbus_bms.sim.faults import Fault
-from dbus_bms.sim.harness import DaemonHarness, ble_address, ble_env
-from dbus_bms.sim.jk_ble import BleFault
+from dbus_bms.sim.harness import DaemonHarness, ble_env
+from dbus_bms.sim.jk_ble import BleFault, ble_address
 
 FAST = "poll_interval: 0.2\ncharge:\n  stale_after: 2.0\n  current_recovery_hold: 1.0\n"
 

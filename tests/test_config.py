@@ -150,3 +150,10 @@ def test_charge_settings_are_checked_against_their_ranges_and_each_other():
     assert (6, "charge.top_balance_cell_voltage", "3.4 is below cell_max_voltage 3.45") in found
     range_message = next(msg for _, key, msg in found if key == "charge.ovp_recovery_gain")
     assert "out of range" in range_message and "1/s" in range_message
+
+
+def test_an_alias_made_from_a_mac_is_a_valid_bus_name_and_a_given_one_is_checked():
+    cfg = parse_config("batteries:\n  - type: jk\n    address: 12:34:56:78:9a:bc\n")
+    assert cfg.batteries[0].alias == "bms_123456789ABC"
+    found = errors("batteries:\n  - type: jk\n    address: 12:34:56:78:9a:bc\n    alias: 2nd_bank\n")
+    assert found == [(4, "batteries[0].alias", "use letters, digits and underscores, not starting with a digit")]

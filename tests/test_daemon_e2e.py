@@ -9,10 +9,9 @@ import subprocess
 import time
 
 import pytest
-from dbus_fast import Message
 
 from dbus_bms.sim.faults import Fault
-from dbus_bms.victron.reader import battery_services
+from dbus_bms.victron.reader import battery_services, name_owner
 
 from dbus_bms.sim.harness import DaemonHarness
 
@@ -127,13 +126,8 @@ async def test_two_batteries_are_two_services_on_their_own_connections(private_b
         a = await h.wait_for(online, 0)
         b = await h.wait_for(online, 1)
         assert {a["/DeviceInstance"], b["/DeviceInstance"]} == {512, 513}
-        owners = set()
-        for i in range(2):
-            reply = await h.bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
-                                             interface="org.freedesktop.DBus", member="GetNameOwner",
-                                             signature="s", body=[h.service(i)]))
-            owners.add(reply.body[0])
-        assert len(owners) == 2
+        owners = {await name_owner(h.bus, h.service(i)) for i in range(2)}
+        assert len(owners) == 2 and None not in owners
     finally:
         await h.stop()
 

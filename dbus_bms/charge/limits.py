@@ -28,9 +28,10 @@ _MAX_STEP = 60.0
 
 def step(sample: Sample | None, state: ChargeState, cfg: ChargeConfig, now: float) -> tuple[Limits, ChargeState]:
     dt = 0.0 if state.prev_time is None else min(max(0.0, now - state.prev_time), _MAX_STEP)
-    state = replace(state, prev_time=now)
     if sample is not None:
-        state = replace(state, last=sample, last_time=now)
+        state = replace(state, prev_time=now, last=sample, last_time=now)
+    else:
+        state = replace(state, prev_time=now)
     last = state.last
     if last is None or state.last_time is None:
         return Limits(None, 0.0, 0.0, False, False, "Waiting for BMS", "No data from the BMS yet",

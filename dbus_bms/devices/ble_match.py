@@ -9,9 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-
-def _uuid16(short: int) -> str:
-    return f"0000{short:04x}-0000-1000-8000-00805f9b34fb"
+from ..protocols import jk02
 
 
 @dataclass(frozen=True)
@@ -32,10 +30,10 @@ class AdvertisementPattern:
 
 
 PATTERNS = (
-    # JK's BLE module advertises manufacturer id 0x0B65 with the MAC as data, and service FFE0.
-    AdvertisementPattern("jk", service_uuid=_uuid16(0xFFE0), manufacturer_id=0x0B65),
+    # JK's BLE module advertises its manufacturer id with the MAC as data, and service FFE0.
+    AdvertisementPattern("jk", service_uuid=jk02.SERVICE_UUID, manufacturer_id=jk02.MANUFACTURER_ID),
     # Some JK modules leave the manufacturer data out; their default name says JK.
-    AdvertisementPattern("jk", service_uuid=_uuid16(0xFFE0), name_prefixes=("JK-", "JK_", "JK")),
+    AdvertisementPattern("jk", service_uuid=jk02.SERVICE_UUID, name_prefixes=("JK-", "JK_", "JK")),
 )
 
 

@@ -21,9 +21,6 @@ from ..transports.ble import BleTransport
 from ..transports.errors import TransportError
 from .base import Device, DeviceError
 
-SERVICE_UUID = "0000ffe0-0000-1000-8000-00805f9b34fb"
-CHAR_UUID = "0000ffe1-0000-1000-8000-00805f9b34fb"
-
 # Config protocol names → the codec's layout names.
 LAYOUTS = {"jk02_24s": "24s", "jk02_32s": "32s", "jk04": "jk04"}
 
@@ -51,7 +48,7 @@ class JkBleDevice(Device):
         self.layout: str | None = self.fixed_layout
         self.settings: jk02.JkSettings | None = None
         self.transport = BleTransport(
-            target, notify_uuid=CHAR_UUID, write_uuid=CHAR_UUID, adapter=adapter, pin=pin, keep_alive=keep_alive
+            target, notify_uuid=jk02.CHAR_UUID, write_uuid=jk02.CHAR_UUID, adapter=adapter, pin=pin, keep_alive=keep_alive
         )
         self._rx = jk02.RecordAssembler()
         self._cell_record: bytes | None = None
@@ -146,6 +143,7 @@ class JkBleDevice(Device):
                 if remaining <= 0:
                     raise TimeoutError
                 self._rx.feed(await self.transport.read(remaining))
+                self.stats.discarded_bytes += self.transport.take_overflowed()
             except TimeoutError:
                 raise TimeoutError(f"no {what} from {self.connection} within {self.timeout:g} s") from None
 

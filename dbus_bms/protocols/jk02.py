@@ -28,11 +28,18 @@ from .framing import HeaderBuffer
 HEADER = b"\x55\xaa\xeb\x90"
 RECORD_LEN = 300
 COMMAND_HEADER = b"\xaa\x55\x90\xeb"
+COMMAND_LEN = 20
 CMD_CELL_INFO = 0x96
 CMD_DEVICE_INFO = 0x97
 TYPE_SETTINGS, TYPE_CELL_INFO, TYPE_DEVICE_INFO = 0x01, 0x02, 0x03
 
 LAYOUTS = ("24s", "32s", "jk04")
+
+# Over BLE, JK's module carries commands and records on one characteristic of service FFE0 and
+# advertises this manufacturer id (with its MAC as the data).
+SERVICE_UUID = "0000ffe0-0000-1000-8000-00805f9b34fb"
+CHAR_UUID = "0000ffe1-0000-1000-8000-00805f9b34fb"
+MANUFACTURER_ID = 0x0B65
 
 # A temperature input with no sensor plugged in reads -2000 (×0.1 °C).
 ABSENT_TEMPERATURE = -200.0
@@ -40,7 +47,8 @@ ABSENT_TEMPERATURE = -200.0
 
 def build_command(command: int, value: int = 0, length: int = 0) -> bytes:
     """A 20-byte request: header, command, length, value (u32 LE), padding, sum8."""
-    body = COMMAND_HEADER + bytes([command, length]) + struct.pack("<I", value) + bytes(9)
+    body = COMMAND_HEADER + bytes([command, length]) + struct.pack("<I", value)
+    body += bytes(COMMAND_LEN - 1 - len(body))
     return body + bytes([checksum(body)])
 
 
@@ -61,7 +69,27 @@ def _seal(record: bytearray) -> bytes:
     return bytes(record)
 
 
-class RecordAssembler(HeaderBuffer):
+class _SummedFrames(HeaderBuffer):
+    """Fixed-length frames that open with ``header`` and close with the sum8 of the rest."""
+
+    def __init__(self, header: bytes, length: int, what: str) -> None:
+        super().__init__(header)
+        self.length = length
+        self.what = what
+
+    def next_frame(self) -> bytes | None:
+        if not self.at_header() or len(self.buf) < self.length:
+            return None
+        frame = bytes(self.buf[: self.length])
+        if frame[-1] != checksum(frame[:-1]):
+            # Only the header is dropped: a frame cut short holds the start of the next one.
+            self.skip(len(self.header))
+            raise ProtocolError(f"{self.what} with a bad checksum")
+        del self.buf[: self.length]
+        return frame
+
+
+class RecordAssembler(_SummedFrames):
     """Reassembles 300-byte records from notifications or a serial stream.
 
     Anything before a record header is dropped and counted: ``AT\\r\\n`` from the BLE module, the
@@ -69,18 +97,15 @@ class RecordAssembler(HeaderBuffer):
     """
 
     def __init__(self) -> None:
-        super().__init__(HEADER)
+        super().__init__(HEADER, RECORD_LEN, "JK record")
 
-    def next_frame(self) -> bytes | None:
-        if not self.at_header() or len(self.buf) < RECORD_LEN:
-            return None
-        record = bytes(self.buf[:RECORD_LEN])
-        if record[-1] != checksum(record[:-1]):
-            # Only the header is dropped: a record cut short holds the start of the next one.
-            self.skip(len(HEADER))
-            raise ProtocolError("JK record with a bad checksum")
-        del self.buf[:RECORD_LEN]
-        return record
+
+class CommandAssembler(_SummedFrames):
+    """The 20-byte requests (``AA 55 90 EB <cmd> ... sum8``) as a BMS receives them, resynced on
+    their header: what a simulated JK reads."""
+
+    def __init__(self) -> None:
+        super().__init__(COMMAND_HEADER, COMMAND_LEN, "JK request")
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,11 @@ FIRST_HANDLE = 0x000C
 Props = dict[str, Variant]
 
 
+def _att_failure(exc: GattError) -> str:
+    """bluetoothd's text for a GATT request the device refused."""
+    return f"Operation failed with ATT error: 0x{exc.code:02x}"
+
+
 def _device_path(adapter: str, address: str) -> str:
     return f"/org/bluez/{adapter}/dev_{address.replace(':', '_')}"
 
@@ -82,6 +87,25 @@ class FakeBlueZ:
         self._tasks: set[asyncio.Task] = set()
         self._advertiser: asyncio.Task | None = None
         self._rng = random.Random(0)
+        self._handlers: dict[tuple[str, str], Callable[[Message], Message | bool]] = {
+            (ADAPTER, "StartDiscovery"): self._start_discovery,
+            (ADAPTER, "StopDiscovery"): self._stop_discovery,
+            (ADAPTER, "SetDiscoveryFilter"): lambda m: Message.new_method_return(m),
+            (ADAPTER, "GetDiscoveryFilters"): lambda m: Message.new_method_return(m, "as", [["UUIDs", "RSSI", "Transport"]]),
+            (ADAPTER, "RemoveDevice"): self._remove_device_call,
+            (DEVICE, "Connect"): self._connect,
+            (DEVICE, "Disconnect"): self._disconnect_call,
+            (DEVICE, "Pair"): self._pair,
+            (DEVICE, "CancelPairing"): lambda m: Message.new_method_return(m),
+            (CHARACTERISTIC, "StartNotify"): lambda m: self._notifying(m, True),
+            (CHARACTERISTIC, "StopNotify"): lambda m: self._notifying(m, False),
+            (CHARACTERISTIC, "ReadValue"): self._read,
+            (CHARACTERISTIC, "WriteValue"): self._write,
+            (DESCRIPTOR, "ReadValue"): lambda m: Message.new_method_return(m, "ay", [b"\x00\x00"]),
+            (AGENT_MANAGER, "RegisterAgent"): self._register_agent,
+            (AGENT_MANAGER, "UnregisterAgent"): self._unregister_agent,
+            (AGENT_MANAGER, "RequestDefaultAgent"): self._default_agent,
+        }
 
     async def __aenter__(self) -> FakeBlueZ:
         await self.start()
@@ -252,25 +276,7 @@ class FakeBlueZ:
             return self._properties(msg)
         if path not in self.objects or iface not in self.objects[path]:
             return None
-        handler: Callable[[Message], Message | bool] | None = {
-            (ADAPTER, "StartDiscovery"): self._start_discovery,
-            (ADAPTER, "StopDiscovery"): self._stop_discovery,
-            (ADAPTER, "SetDiscoveryFilter"): lambda m: Message.new_method_return(m),
-            (ADAPTER, "GetDiscoveryFilters"): lambda m: Message.new_method_return(m, "as", [["UUIDs", "RSSI", "Transport"]]),
-            (ADAPTER, "RemoveDevice"): self._remove_device_call,
-            (DEVICE, "Connect"): self._connect,
-            (DEVICE, "Disconnect"): self._disconnect_call,
-            (DEVICE, "Pair"): self._pair,
-            (DEVICE, "CancelPairing"): lambda m: Message.new_method_return(m),
-            (CHARACTERISTIC, "StartNotify"): lambda m: self._notifying(m, True),
-            (CHARACTERISTIC, "StopNotify"): lambda m: self._notifying(m, False),
-            (CHARACTERISTIC, "ReadValue"): self._read,
-            (CHARACTERISTIC, "WriteValue"): self._write,
-            (DESCRIPTOR, "ReadValue"): lambda m: Message.new_method_return(m, "ay", [b"\x00\x00"]),
-            (AGENT_MANAGER, "RegisterAgent"): self._register_agent,
-            (AGENT_MANAGER, "UnregisterAgent"): self._unregister_agent,
-            (AGENT_MANAGER, "RequestDefaultAgent"): self._default_agent,
-        }.get((iface, member))
+        handler = self._handlers.get((iface, member))
         if handler is None:
             raise _Reply("org.freedesktop.DBus.Error.UnknownMethod", f"{iface}.{member} is not simulated")
         return handler(msg)
@@ -468,7 +474,7 @@ class FakeBlueZ:
         try:
             value = bytes(link.peripheral.on_read(uuid))
         except GattError as exc:
-            raise _Reply("org.bluez.Error.Failed", f"Operation failed with ATT error: 0x{exc.code:02x}") from None
+            raise _Reply("org.bluez.Error.Failed", _att_failure(exc)) from None
         self._set(msg.path or "", CHARACTERISTIC, {"Value": Variant("ay", value)})
         return Message.new_method_return(msg, "ay", [value])
 
@@ -501,7 +507,7 @@ class FakeBlueZ:
                     await result
             except GattError as exc:
                 if msg is not None:
-                    self._reply(Message.new_error(msg, "org.bluez.Error.Failed", f"Operation failed with ATT error: 0x{exc.code:02x}"))
+                    self._reply(Message.new_error(msg, "org.bluez.Error.Failed", _att_failure(exc)))
                 continue
             if msg is not None:
                 self._reply(Message.new_method_return(msg))

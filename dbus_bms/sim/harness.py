@@ -19,7 +19,7 @@ from dbus_fast.aio import MessageBus
 from ..victron.reader import BATTERY_PREFIX, get_items
 from .fake_bluez import FakeBlueZ
 from .bus import PrivateBus, die_with_parent
-from .jk_ble import JkBlePeripheral
+from .jk_ble import JkBlePeripheral, ble_address
 from .jk_records import JkRecordSimulator
 from .localsettings import LocalSettings
 from .pack import SimPack
@@ -42,11 +42,6 @@ def ble_env(bus_address: str, bin_dir: Path) -> dict[str, str]:
     shim.write_text(_BLUETOOTHCTL)
     shim.chmod(0o755)
     return {"DBUS_SYSTEM_BUS_ADDRESS": bus_address, "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
-
-
-def ble_address(i: int) -> str:
-    """The MAC of simulated BLE JK number ``i``."""
-    return f"C8:47:8C:00:00:{i + 1:02X}"
 
 
 class DaemonHarness:

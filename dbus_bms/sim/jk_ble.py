@@ -12,18 +12,21 @@ import enum
 import random
 
 from ..protocols import jk02
+from ..protocols.jk02 import CHAR_UUID, MANUFACTURER_ID, SERVICE_UUID
 from .jk_records import JkRecordSimulator
 from .ble_peripheral import Char, Peripheral, Service
 
-SERVICE_UUID = "0000ffe0-0000-1000-8000-00805f9b34fb"
-CHAR_UUID = "0000ffe1-0000-1000-8000-00805f9b34fb"
-MANUFACTURER_ID = 0x0B65
 
 # The write acknowledgement a JK sends for each request (as captured, with the module's AT tail).
 WRITE_ACK = bytes.fromhex("aa5590ebc801010000000000000000000000004441540d0a")
 AT_JUNK = b"AT\r\n"
 # How long the BLE module's UART bridge waits for more bytes before it sends what it holds.
 BRIDGE_IDLE_TIMEOUT = 0.05
+
+
+def ble_address(i: int) -> str:
+    """The MAC of simulated BLE JK number ``i`` (in JK's own address block)."""
+    return f"C8:47:8C:00:00:{i + 1:02X}"
 
 
 class BleFault(enum.Enum):

@@ -11,8 +11,7 @@ import random
 
 from ..model import DeviceInfo
 from ..protocols import jk02
-from ..protocols.errors import ProtocolError
-from ..protocols.framing import HeaderBuffer, good_frames
+from ..protocols.framing import good_frames
 from .faults import Fault, apply_fault
 from .pack import SimPack
 
@@ -52,7 +51,7 @@ class JkRecordSimulator:
         self.requests: dict[int, int] = {}
         self.counter = 0
         self._rng = random.Random(seed)
-        self._rx = _CommandAssembler()
+        self._rx = jk02.CommandAssembler()
 
     def handle(self, data: bytes) -> bytes:
         self._rx.feed(data)
@@ -74,19 +73,3 @@ class JkRecordSimulator:
     def _out(self, record: bytes) -> bytes:
         return apply_fault(self.fault, record, self._rng)
 
-
-class _CommandAssembler(HeaderBuffer):
-    """The 20-byte requests ``AA 55 90 EB <cmd> ... sum8``, resynced on their header."""
-
-    def __init__(self) -> None:
-        super().__init__(jk02.COMMAND_HEADER)
-
-    def next_frame(self) -> bytes | None:
-        if not self.at_header() or len(self.buf) < 20:
-            return None
-        frame = bytes(self.buf[:20])
-        if sum(frame[:19]) & 0xFF != frame[19]:
-            self.skip(len(self.header))
-            raise ProtocolError("JK request with a bad checksum")
-        del self.buf[:20]
-        return frame

@@ -14,7 +14,6 @@ SIMULATORS: dict[str, Callable[[SimPack], object]] = {
     "jk-nw": lambda pack: JkNwSimulator(pack),
 }
 BLE_SIMULATORS = ("jk",)
-BLE_LAYOUTS = ("32s", "24s", "jk04")
 
 
 def make_simulator(kind: str, *, cells: int = 16, seed: int = 1):
@@ -35,18 +34,18 @@ async def serve_pty(kind: str, *, link: str | None = None, fault: Fault = Fault.
 
 
 async def serve_ble(
-    kind: str, *, layout: str = "32s", bus_address: str | None = None, fault: Fault = Fault.NONE, cells: int = 16
+    *, layout: str = "32s", bus_address: str | None = None, fault: Fault = Fault.NONE, cells: int = 16
 ) -> None:
-    """Serves a simulated BLE BMS through a fake BlueZ: on ``bus_address``, else on a private bus of
+    """Serves a simulated BLE JK through a fake BlueZ: on ``bus_address``, else on a private bus of
     its own. Prints the bus address and the device's MAC, then serves until cancelled."""
     from .fake_bluez import FakeBlueZ
     from .bus import PrivateBus
-    from .jk_ble import JkBlePeripheral
+    from .jk_ble import JkBlePeripheral, ble_address
     from .jk_records import JkRecordSimulator
 
     model = JkRecordSimulator(SimPack(cells=cells), layout=layout)
     model.fault = fault
-    sim = JkBlePeripheral(model, address="C8:47:8C:00:00:01")
+    sim = JkBlePeripheral(model, address=ble_address(0))
     private = PrivateBus() if bus_address is None else None
     address = private.start() if private is not None else bus_address
     try:

@@ -1,7 +1,7 @@
 """A BLE peripheral as a byte pipe: writes to one characteristic, notifications from another.
 
-The same ``open / write / read / discard_input / close`` shape as the serial transport, so a
-device drives either the same way. What BLE adds is handled here, not in the devices:
+The same ``open / write / read / close`` shape as the serial transport, so a device drives either
+the same way. What BLE adds is handled here, not in the devices:
 
 * the device is found through the process's one Discovery (never a scan per connect);
 * a connection BlueZ still holds from an earlier run is closed first: JK and most BMS modules
@@ -25,14 +25,15 @@ from bleak_retry_connector import close_stale_connections, establish_connection
 
 from .backoff import Backoff
 from .ble_agent import PinAgent
-from .ble_discovery import Discovery, is_mac
+from .ble_address import is_mac
+from .ble_discovery import Discovery
 from .errors import TransportError
 
 log = logging.getLogger("dbus_bms.ble")
 
 # Bounds the receive buffer: a stream nobody reads (a BMS notifying between polls) must not grow
 # our memory; the newest bytes are the ones worth keeping.
-_MAX_BUFFERED = 16 * 1024
+MAX_BUFFERED = 16 * 1024
 
 _BLE_ERRORS = (BleakError, TimeoutError, OSError, EOFError)
 
@@ -50,6 +51,7 @@ class BleTransport:
         pin: str | None = None,
         keep_alive: bool = True,
         scan_timeout: float = 10.0,
+        max_buffered: int = MAX_BUFFERED,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -60,6 +62,7 @@ class BleTransport:
         self.pin = pin
         self.keep_alive = keep_alive
         self.scan_timeout = scan_timeout
+        self.max_buffered = max_buffered
         self.backoff = backoff or Backoff()
         self.clock = clock
         self.address: str | None = target.upper() if is_mac(target) else None
@@ -71,7 +74,7 @@ class BleTransport:
         self._buffer = bytearray()
         self._arrived = asyncio.Event()
         self._lost: str | None = None
-        self.overflowed = 0
+        self._overflowed = 0
 
     @property
     def is_open(self) -> bool:
@@ -152,10 +155,10 @@ class BleTransport:
 
     def _on_notify(self, _char: object, data: bytearray) -> None:
         self._buffer += data
-        excess = len(self._buffer) - _MAX_BUFFERED
+        excess = len(self._buffer) - self.max_buffered
         if excess > 0:
             del self._buffer[:excess]
-            self.overflowed += excess
+            self._overflowed += excess
         self._arrived.set()
 
     def _on_disconnect(self, client: BleakClient) -> None:
@@ -196,9 +199,9 @@ class BleTransport:
         self._buffer.clear()
         return data
 
-    def discard_input(self) -> int:
-        n = len(self._buffer)
-        self._buffer.clear()
+    def take_overflowed(self) -> int:
+        """Bytes dropped from the full receive buffer since the last call (the oldest ones)."""
+        n, self._overflowed = self._overflowed, 0
         return n
 
     async def release(self) -> None:

@@ -9,7 +9,6 @@ with the ``BLEDevice`` objects a scan found, so they never need a scan of their 
 from __future__ import annotations
 
 import asyncio
-import re
 import weakref
 from dataclasses import dataclass
 
@@ -17,12 +16,7 @@ from bleak import BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 
-MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
-
-
-def is_mac(text: str) -> bool:
-    return bool(MAC_RE.match(text))
-
+from .ble_address import is_mac
 
 @dataclass(frozen=True)
 class Seen:

@@ -39,3 +39,18 @@ async def get_items(bus: MessageBus, service: str) -> dict[str, Any]:
     """``{"/Dc/0/Voltage": 53.1, ...}`` from the service's root GetItems."""
     items = await _call(bus, service, "/", "com.victronenergy.BusItem", "GetItems")
     return {path: plain(item["Value"]) for path, item in items.items()}
+
+
+async def name_owner(bus: MessageBus, name: str) -> str | None:
+    """The unique connection name that owns ``name``, or None while nobody does."""
+    reply = await bus.call(
+        Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus", interface="org.freedesktop.DBus",
+                member="GetNameOwner", signature="s", body=[name])
+    )
+    return reply.body[0] if reply.message_type == MessageType.METHOD_RETURN else None
+
+
+async def watch_items_changed(bus: MessageBus) -> None:
+    """Has the bus route every service's ``ItemsChanged`` to ``bus``'s message handlers."""
+    await _call(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "AddMatch", "s",
+                ["type='signal',interface='com.victronenergy.BusItem',member='ItemsChanged'"])

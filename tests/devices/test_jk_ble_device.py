@@ -7,8 +7,7 @@ import pytest
 
 from dbus_bms.devices.base import DeviceError
 from dbus_bms.devices.jk_ble import SILENT_POLLS_BEFORE_RECONNECT, JkBleDevice
-from dbus_bms.sim.harness import ble_address
-from dbus_bms.sim.jk_ble import BleFault, JkBlePeripheral
+from dbus_bms.sim.jk_ble import BleFault, JkBlePeripheral, ble_address
 from dbus_bms.sim.jk_records import JkRecordSimulator
 from dbus_bms.sim.pack import SimPack
 

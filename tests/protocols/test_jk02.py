@@ -52,6 +52,19 @@ def test_requests_are_the_documented_bytes():
     assert jk02.build_command(0x97).hex() == "aa5590eb970000000000000000000000000000" + "11"
 
 
+def test_requests_are_read_back_through_junk_and_a_corrupt_one_is_refused():
+    rx = jk02.CommandAssembler()
+    bad = bytearray(jk02.build_command(0x96))
+    bad[-1] ^= 0xFF
+    stream = b"AT\r\n" + jk02.build_command(0x97) + bytes(bad) + jk02.build_command(0x96)
+    for i in range(0, len(stream), 7):
+        rx.feed(stream[i : i + 7])
+    assert rx.next_frame() == jk02.build_command(0x97)
+    with pytest.raises(ProtocolError, match="bad checksum"):
+        rx.next_frame()
+    assert rx.next_frame() == jk02.build_command(0x96) and rx.next_frame() is None
+
+
 # aiobmsble keys → our Sample: the values aiobmsble's own tests assert for the same record.
 @pytest.mark.parametrize("frame_id", ["aiobmsble-JK02_32S-cellinfo", "aiobmsble-JK02_24S-cellinfo"])
 def test_aiobmsble_cell_info_matches(frame_id):

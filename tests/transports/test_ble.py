@@ -9,8 +9,7 @@ import pytest
 from bleak import BleakClient
 
 from dbus_bms.protocols import jk02
-from dbus_bms.sim.harness import ble_address
-from dbus_bms.sim.jk_ble import CHAR_UUID, JkBlePeripheral
+from dbus_bms.sim.jk_ble import JkBlePeripheral, ble_address
 from dbus_bms.sim.jk_records import JkRecordSimulator
 from dbus_bms.sim.pack import SimPack
 from dbus_bms.transports.backoff import Backoff
@@ -24,7 +23,7 @@ def jk(i: int = 0, layout: str = "32s") -> JkBlePeripheral:
 
 
 def link(target: str, **kw) -> BleTransport:
-    return BleTransport(target, notify_uuid=CHAR_UUID, write_uuid=CHAR_UUID, scan_timeout=2.0, **kw)
+    return BleTransport(target, notify_uuid=jk02.CHAR_UUID, write_uuid=jk02.CHAR_UUID, scan_timeout=2.0, **kw)
 
 
 async def read_record(t: BleTransport) -> bytes:
@@ -62,6 +61,24 @@ async def test_a_drop_by_the_device_ends_the_read_and_the_next_open_reconnects(b
     assert t.drops == 1 and not t.is_open
     await t.open()
     assert t.is_open and t.opens == 2 and sim.connected
+    await t.close()
+
+
+async def test_a_stream_nobody_reads_keeps_only_the_newest_bytes_and_counts_the_rest(bluez):
+    sim = jk()
+    sim.stream_interval = 0.02
+    bluez.add_peripheral(sim)
+    t = link(ble_address(0), max_buffered=1000)
+    await t.write(jk02.build_command(jk02.CMD_CELL_INFO))
+    dropped = 0
+    for _ in range(250):  # settings and a few cell-info records: well over 1000 bytes
+        await asyncio.sleep(0.02)
+        dropped += t.take_overflowed()
+        if dropped:
+            break
+    assert dropped > 0
+    kept = await t.read(1.0)
+    assert 0 < len(kept) <= 1000
     await t.close()
 
 
