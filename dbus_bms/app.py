@@ -2,11 +2,20 @@
 
 This is the only place that reads the clocks; charge control and codecs get ``now`` from here
 (the event loop's monotonic clock), the charge store the wall clock for the dates it keeps.
+
+Three promises are kept here, whatever a link, a BMS or our own code does:
+- a watchdog of its own, not the polls, ages the last reading: a poll that hangs cannot hold a
+  limit up past ``stale_after`` (plus one watchdog tick);
+- one battery's fault is that battery's: an exception anywhere in its cycle is logged and puts
+  that battery, and only it, in its fail-safe;
+- losing the bus ends the process with a non-zero status, so daemontools starts it again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 import signal
 import time
@@ -18,8 +27,9 @@ from dbus_fast.aio import MessageBus
 from . import __version__
 from .charge.limits import step
 from .charge.store import ChargeStore
+from .charge.types import Limits
 from .config import BatteryConfig, Config
-from .devices.base import Device, DeviceError
+from .devices.base import Device, DeviceError, RejectedReading
 from .devices.registry import create_device
 from .model import Sample
 from .victron.battery_service import BatteryService
@@ -29,19 +39,52 @@ log = logging.getLogger("dbus_bms")
 
 PROCESS_NAME = "dbus-bms"
 
+# How often the watchdog looks at every battery: the fail-safe takes effect at most this long after
+# the last reading passed its bound.
+WATCHDOG_TICK = 0.5
+# Without a publish for this long (a poll that hangs, a long poll interval), the watchdog publishes
+# the link text again, so the age it shows stays true.
+LINK_TEXT_REFRESH = 1.0
+# Teardown calls into a device or the bus that may never return (a bluetoothd that stopped
+# answering) are cut after this long: a stop must end, and a lost bus must end the process in 2 s.
+CLOSE_TIMEOUT = 1.0
+# A service whose start failed (its name taken by another process, localsettings refusing) is
+# tried again after this long.
+START_RETRY = 30.0
+
+
+class BusLost(Exception):
+    """A D-Bus connection closed under us: the process must end and be started again."""
+
 
 class Battery:
     """One configured battery: its device, its charge state and, once the BMS answered, its service."""
 
-    def __init__(self, cfg: BatteryConfig, device: Device, bus: MessageBus, state_dir: Path) -> None:
+    def __init__(
+        self, cfg: BatteryConfig, device: Device, bus: MessageBus, state_dir: Path, *, settings_wait: float,
+        claims: dict[str, str],
+    ) -> None:
         self.cfg = cfg
         self.device = device
         self.bus = bus
         self.state_dir = state_dir
+        self.settings_wait = settings_wait
+        # unique id → alias, shared by all batteries of the process: two batteries must never
+        # share one localsettings entry and device instance.
+        self.claims = claims
         self.store = ChargeStore(state_dir / f"charge-{cfg.alias}.json")
         self.charge_state = self.store.load(time.time())
         self.service: BatteryService | None = None
-        self._failing = False
+        self.limits: Limits | None = None
+        self.published_at = float("-inf")
+        # Why the last reading is not to be trusted whatever its age (another BMS, frozen data,
+        # an internal error); None while readings are trusted.
+        self.distrust: str | None = None
+        self.refused = False
+        self._starting: asyncio.Task | None = None
+        self._start_failed_at = float("-inf")
+        self._problem: str | None = None
+        self._stale_logged = False
         self._reopens = 0
 
     @property
@@ -52,8 +95,8 @@ class Battery:
         """Poll every ``interval`` s, the first time at once."""
         loop = asyncio.get_running_loop()
         next_tick = loop.time()
-        while True:
-            await self.cycle(loop.time)
+        while not self.refused:
+            await self.poll(loop.time)
             next_tick += interval
             delay = next_tick - loop.time()
             if delay < 0:  # a poll overran the interval: skip ticks rather than burst
@@ -61,52 +104,125 @@ class Battery:
                 delay = 0
             await asyncio.sleep(delay)
 
-    async def cycle(self, clock: Callable[[], float]) -> None:
-        """Poll once, compute the limits, publish."""
+    async def poll(self, clock: Callable[[], float]) -> None:
+        """Poll once, then judge, compute and publish; nothing raised here leaves the battery."""
         sample: Sample | None = None
         try:
             sample = await self.device.poll()
+        except RejectedReading as exc:
+            self._spell(f"reading refused ({exc.kind})", f"reading refused: {exc}", logging.WARNING)
+            if exc.expire:
+                self.distrust = str(exc)
         except DeviceError as exc:
-            if not self._failing:
-                log.warning("%s: no reading from the BMS (%s)", self.name, exc)
-            self._failing = True
-        except Exception:
-            # A bug on the read side must not freeze the published limits: the cycle goes on
-            # without a sample, so the fail-safe takes over as for a silent BMS.
-            if not self._failing:
-                log.exception("%s: reading the BMS failed unexpectedly", self.name)
+            self._spell("no reading", f"no reading from the BMS ({exc})", logging.WARNING)
+        except Exception:  # noqa: BLE001 - a bug on the read side must not freeze the published limits
+            self._spell("internal error", "reading the BMS failed unexpectedly", logging.ERROR, trace=True)
             self.device.stats.record(False, "internal error")
-            self._failing = True
-        now = clock()
-        # The charge state keeps the last good sample and its time: what is published and what
-        # the link text ages.
-        limits, self.charge_state = step(sample, self.charge_state, self.cfg.charge, now)
+            self.distrust = "internal error while reading the BMS"
+        else:
+            self.distrust = None
+        self.apply(sample, clock())
+
+    def apply(self, sample: Sample | None, now: float) -> None:
+        """Charge control and publishing for one reading (or none); an exception here is logged
+        once and leaves this battery in its fail-safe, never the loop."""
+        try:
+            self._apply(sample, now)
+        except Exception:  # noqa: BLE001 - isolation: see the module docstring
+            self._spell("internal error", "charge control or publishing failed", logging.ERROR, trace=True)
+            self.distrust = "internal error in charge control"
+            self._publish_fail_safe(now)
+
+    def _apply(self, sample: Sample | None, now: float) -> None:
+        limits, self.charge_state = step(sample, self.charge_state, self.cfg.charge, now, distrust=self.distrust)
+        self.limits = limits
         self.store.save(self.charge_state, time.time())
         if sample is not None:
-            reopens = self.device.stats.reopens
-            if self._failing:
-                log.info("%s: BMS answers again (%s)", self.name, self._link_text(now))
-            elif reopens != self._reopens:
-                log.info("%s: link made again (%s)", self.name, self._link_text(now))
-            self._reopens = reopens
-            self._failing = False
+            self._answered(now)
         last = self.charge_state.last
         if last is None:
             return
         if self.service is None:
-            await self._start_service(last)
-        assert self.service is not None
-        self.service.publish(
-            last,
-            limits,
-            connection_text=self._link_text(now),
-            link_quality=self.device.stats.quality,
-        )
+            self._start_service(last, now)
+            return
+        self._publish(last, limits, now)
 
-    async def _start_service(self, first: Sample) -> None:
+    def _publish(self, last: Sample, limits: Limits, now: float) -> None:
+        assert self.service is not None
+        self.service.publish(last, limits, connection_text=self._link_text(now), link_quality=self.device.stats.quality)
+        self.published_at = now
+
+    def _publish_fail_safe(self, now: float) -> None:
+        """After charge control itself failed: the fail-safe of step if it can still be computed,
+        else no charging and discharge at most at the fail-safe current."""
+        if self.service is None or self.charge_state.last is None:
+            return
+        try:
+            limits, self.charge_state = step(None, self.charge_state, self.cfg.charge, now, distrust=self.distrust)
+        except Exception:  # noqa: BLE001 - the last resort below needs nothing that failed
+            dcl = min(self.limits.dcl or 0.0, self.cfg.charge.failsafe_discharge_current) if self.limits else 0.0
+            why = f"Fail-safe: {self.distrust}"
+            cvl = self.limits.cvl if self.limits else None
+            limits = Limits(cvl, 0.0, dcl, False, dcl > 0, "Fail-safe", why, why, True)
+        self.limits = limits
+        with contextlib.suppress(Exception):
+            self._publish(self.charge_state.last, limits, now)
+
+    def watch(self, now: float) -> None:
+        """The watchdog's look at this battery, independent of its polls."""
+        if self.service is None or self.charge_state.last_time is None:
+            return
+        stale = now - self.charge_state.last_time > self.cfg.charge.stale_after
+        if stale and not self._stale_logged:
+            log.warning("%s: no reading for over %g s: fail-safe (%s)", self.name, self.cfg.charge.stale_after,
+                        self._link_text(now))
+            self._stale_logged = True
+        if stale or self.distrust is not None:
+            self.apply(None, now)
+        elif now - self.published_at >= LINK_TEXT_REFRESH and self.limits is not None:
+            with contextlib.suppress(Exception):
+                self._publish(self.charge_state.last, self.limits, now)
+
+    def _answered(self, now: float) -> None:
+        reopens = self.device.stats.reopens
+        if self._problem is not None:
+            log.info("%s: BMS answers again (%s)", self.name, self._link_text(now))
+        elif reopens != self._reopens:
+            log.info("%s: link made again (%s)", self.name, self._link_text(now))
+        self._reopens = reopens
+        self._problem = None
+        self._stale_logged = False
+
+    def _spell(self, key: str, message: str, level: int, *, trace: bool = False) -> None:
+        """Logs a problem once per spell: again only when the kind of problem changes."""
+        if key != self._problem:
+            log.log(level, "%s: %s", self.name, message, exc_info=trace)
+        self._problem = key
+
+    def unique_id(self, first: Sample) -> str:
         serial = first.device.serial if first.device else None
-        unique_id = f"{self.device.type_name}_{serial}" if serial else self.device.fallback_id
-        self.service = BatteryService(
+        return f"{self.device.type_name}_{serial}" if serial else self.device.fallback_id
+
+    def _start_service(self, first: Sample, now: float) -> None:
+        if self._starting is not None or now - self._start_failed_at < START_RETRY:
+            return
+        unique_id = self.unique_id(first)
+        other = self.claims.get(unique_id)
+        if other is not None and other != self.name:
+            log.error(
+                "%s: refused: its BMS has the unique id %s, which battery %s already has; two batteries "
+                "would share one device instance and one name on the GX. Give one BMS another id (for "
+                "a JK: the device name or user data in the JK app), then restart",
+                self.name, unique_id, other,
+            )
+            self.refused = True
+            return
+        self.claims[unique_id] = self.name
+        # The start waits for localsettings; polling and the watchdog go on meanwhile.
+        self._starting = asyncio.get_running_loop().create_task(self._register(first, unique_id))
+
+    async def _register(self, first: Sample, unique_id: str) -> None:
+        service = BatteryService(
             self.bus,
             unique_id=unique_id,
             service_suffix=self.cfg.alias,
@@ -116,9 +232,24 @@ class Battery:
             device_instance_fallback=self.cfg.device_instance,
             state_dir=self.state_dir,
             cell_count=len(first.cell_voltages) if first.cell_voltages else None,
+            settings_wait=self.settings_wait,
         )
-        await self.service.start()
-        log.info("%s: published as com.victronenergy.battery.%s (unique id %s)", self.name, self.cfg.alias, unique_id)
+        loop = asyncio.get_running_loop()
+        try:
+            await service.start()
+        except Exception:  # noqa: BLE001 - a battery whose start failed is tried again later
+            log.exception("%s: could not register its service; trying again in %g s", self.name, START_RETRY)
+            self._start_failed_at = loop.time()
+            del self.claims[unique_id]
+            return
+        finally:
+            self._starting = None
+        self.service = service
+        log.info("%s: published as %s (unique id %s)", self.name, service.name, unique_id)
+        last = self.charge_state.last
+        if last is not None and self.limits is not None:
+            with contextlib.suppress(Exception):
+                self._publish(last, self.limits, loop.time())
 
     def _link_text(self, now: float) -> str:
         """The link-health record: success over recent polls, age of the last reading, counters."""
@@ -132,37 +263,93 @@ class Battery:
             f"bad frames {s.bad_frames}, timeouts {s.timeouts}, junk bytes {s.discarded_bytes}"
         )
 
+    def hold_for_stop(self, now: float) -> bool:
+        """Publishes no charging, discharge as it was, for the stop; False when nothing is published."""
+        if self._starting is not None:
+            self._starting.cancel()  # a service that would register now would publish normal limits
+        if self.service is None or self.limits is None or self.charge_state.last is None:
+            return False
+        why = "dbus-bms is stopping"
+        limits = dataclasses.replace(self.limits, ccl=0.0, allow_charge=False, charge_limitation=why)
+        with contextlib.suppress(Exception):
+            self._publish(self.charge_state.last, limits, now)
+        return True
+
     async def close(self) -> None:
+        if self._starting is not None:
+            self._starting.cancel()
+        self.store.flush(time.time())
+        closing = [self.device.close()]
         if self.service is not None:
-            await self.service.stop()
-        await self.device.close()
+            closing.append(self.service.stop())
+        # Side by side, each bounded: after a lost bus the process must be gone within 2 s.
+        results = await asyncio.gather(*(asyncio.wait_for(c, CLOSE_TIMEOUT) for c in closing), return_exceptions=True)
+        for exc in results:
+            if isinstance(exc, BaseException):
+                log.warning("%s: closing did not finish cleanly (%s)", self.name, exc or type(exc).__name__)
         self.bus.disconnect()
 
 
-async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
-    """Run every battery of ``config`` until ``stop`` is set or SIGINT/SIGTERM arrives."""
-    stop = stop or asyncio.Event()
+async def _watchdog(batteries: list[Battery]) -> None:
     loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(WATCHDOG_TICK)
+        now = loop.time()
+        for b in batteries:
+            b.watch(now)
+
+
+async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
+    """Run every battery of ``config`` until ``stop`` is set or SIGINT/SIGTERM arrives.
+
+    Raises BusLost when a D-Bus connection closes under us.
+    """
+    stop = stop or asyncio.Event()
+    again = asyncio.Event()  # a second signal during the stop hold ends the wait
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        (again if stop.is_set() else stop).set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     state_dir = Path(config.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
+    claims: dict[str, str] = {}
     # One connection per service, as Victron's own drivers do: consumers tell services apart by
     # the sender of a signal, and services sharing a connection would share one sender.
-    batteries = [Battery(b, create_device(b), await connect(), state_dir) for b in config.batteries]
+    batteries = [
+        Battery(b, create_device(b), await connect(), state_dir, settings_wait=config.settings_wait, claims=claims)
+        for b in config.batteries
+    ]
     log.info("dbus-bms %s: %d batter%s", __version__, len(batteries), "y" if len(batteries) == 1 else "ies")
     # All batteries poll on the same tick: the loop wakes once for all of them, which costs less
     # CPU than a wake-up per battery (measured: 0.27 against 0.62 ms per update with 16 batteries).
     tasks = [asyncio.create_task(b.run(b.cfg.poll_interval), name=f"battery {b.name}") for b in batteries]
+    tasks.append(asyncio.create_task(_watchdog(batteries), name="watchdog"))
     waiter = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    lost = {asyncio.ensure_future(b.bus.wait_for_disconnect()): b for b in batteries}
+    done, _ = await asyncio.wait([waiter, *lost], return_when=asyncio.FIRST_COMPLETED)
+    # A cancelled poll stops before it publishes anything; unwinding it can take a while (a BLE
+    # step waits a bounded time for a silent bluetoothd), so the stop does not wait for that first.
     for task in tasks:
         task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    waiter.cancel()
-    for b in batteries:
-        await b.close()
-    for task in done:
-        if task is not waiter and task.exception() is not None:
-            raise task.exception()
-
+    gone = [lost[f] for f in done if f in lost]
+    for f in done:
+        if f in lost and not f.cancelled():
+            f.exception()  # the reason is logged by dbus-fast; taking it keeps asyncio quiet
+    if gone:
+        log.error("%s: the D-Bus connection closed; exiting so that the service is started again", gone[0].name)
+    else:
+        now = loop.time()
+        holding = [b for b in batteries if b.hold_for_stop(now)]
+        if holding and config.stop_hold > 0:
+            log.info("stopping: CCL 0 published, leaving the bus in %g s", config.stop_hold)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(again.wait(), config.stop_hold)
+    await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT)
+    for f in (waiter, *lost):
+        f.cancel()
+    await asyncio.gather(*(b.close() for b in batteries), return_exceptions=True)
+    if gone:
+        raise BusLost(gone[0].name)

@@ -124,7 +124,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .app import run
+    from .app import BusLost, run
 
     config = _load_config(args.config, "run")
     if config is None:
@@ -134,7 +134,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     # bleak logs every D-Bus signal at debug level: hundreds of lines a second that would bury ours.
     for noisy in ("bleak", "bleak_retry_connector", "dbus_fast"):
         logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(level)))
-    asyncio.run(run(config))
+    try:
+        asyncio.run(run(config))
+    except BusLost:
+        return EXIT_FAIL
+    except (OSError, ConnectionError) as exc:
+        logging.getLogger("dbus_bms").error("cannot connect to D-Bus: %s", exc)
+        return EXIT_FAIL
     return EXIT_OK
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -16,7 +17,7 @@ import yaml
 from .charge.config import ChargeConfig
 from .charge.tables import make_table
 from .devices.registry import DEVICE_TYPES, DeviceKind
-from .transports.ble_address import normal_target
+from .transports.ble_address import mac_problem, normal_target
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,24 @@ class Config:
     poll_interval: float = 1.0
     state_dir: str = ""
     log_level: str = "info"
+    # How long a service waits at its start for localsettings before it falls back to the
+    # configured device instance (Victron's own services wait 10 s too).
+    settings_wait: float = 10.0
+    # At a stop, how long CCL 0 stays published before the services leave the bus: DVCC forwards
+    # limits every 3 s, and a name that leaves first leaves the chargers on the last limits.
+    stop_hold: float = 3.0
 
 
 def default_state_dir() -> str:
     return "/data/dbus-bms" if os.path.isdir("/data") else str(Path.home() / ".local/state/dbus-bms")
 
 
-_TOP_KEYS = {"poll_interval", "state_dir", "log_level", "charge", "batteries"}
+# A config is a few KiB; the bounds keep a damaged or hostile file from costing more than a moment.
+MAX_BYTES = 64 * 1024
+MAX_DEPTH = 32
+MAX_ALIASES = 100
+
+_TOP_KEYS = {"poll_interval", "state_dir", "log_level", "settings_wait", "stop_hold", "charge", "batteries"}
 _BATTERY_KEYS = {
     "type", "port", "address", "adapter", "pin", "ble_mode", "protocol", "alias", "baudrate", "poll_interval",
     "timeout", "device_instance", "charge",
@@ -78,10 +90,82 @@ _SERIAL_ONLY = ("port", "baudrate")
 _BLE_ONLY = ("address", "adapter", "pin", "ble_mode")
 _CHARGE_FIELDS = {f.name: f for f in dataclasses.fields(ChargeConfig)}
 _LEVELS = ("debug", "info", "warning", "error")
+_TAG = "tag:yaml.org,2002:"
+_CORE = ("str", "int", "float", "bool", "null", "timestamp")
+_STR, _INT, _FLOAT, _BOOL = (_TAG + t for t in _CORE[:4])
+# Scalars a string key takes as written: `pin: 0123` is the text 0123, not the YAML 1.1 octal 83.
+_TEXT_TAGS = {_STR, _INT, _FLOAT, _TAG + "timestamp"}
+# Reads YAML 1.1 ints (0x1F, 1_000), floats (.5, 1.5e+3) and booleans from a single scalar node.
+_YAML = yaml.constructor.SafeConstructor()
 
 
 def _default(value: Any, default: Any) -> Any:
     return default if value is None else value
+
+
+# Where a value was set, to report a rule that involves it: (key path, value node).
+Where = tuple[str, yaml.Node]
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= 100 else text[:100] + "..."
+
+
+def _got(node: yaml.ScalarNode) -> str:
+    """The value as written, for an error; with its tag when it has one of its own (`!!binary`)."""
+    tag = "!!" + node.tag[len(_TAG):] if node.tag.startswith(_TAG) else node.tag
+    tagged = "" if tag[2:] in _CORE else f" tagged {_cut(tag)}"
+    return f"{_cut(node.value)!r}{tagged}"
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """Composes the node tree with nesting and aliases bounded: 50,000 nested brackets would
+    otherwise exhaust the stack (PyYAML composes one level per call), and a few aliases of
+    aliases expand to a billion values in whatever walks the tree."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+        self.alias_count = 0
+
+    def fetch_flow_collection_start(self, TokenClass: type) -> None:
+        # The scanner looks ahead over every open bracket (each might start a key): 50,000 of them
+        # cost it a second before the composer sees the first, which would refuse that depth anyway.
+        if self.flow_level == MAX_DEPTH:
+            raise yaml.scanner.ScannerError(None, None, f"nested deeper than {MAX_DEPTH} levels", self.get_mark())
+        super().fetch_flow_collection_start(TokenClass)
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if isinstance(parent, yaml.MappingNode) and index is None:
+            self.refuse_a_key_that_is_not_plain()
+        if self.check_event(yaml.AliasEvent):
+            self.alias_count += 1
+            if self.alias_count > MAX_ALIASES:
+                raise yaml.composer.ComposerError(
+                    None, None, f"more than {MAX_ALIASES} aliases (*name) in one file", self.peek_event().start_mark
+                )
+        elif self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent):
+            if self.depth == MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark
+                )
+            self.depth += 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+        return super().compose_node(parent, index)
+
+    def refuse_a_key_that_is_not_plain(self) -> None:
+        # Refused here, where the alias is used: an alias bomb as a key, once turned into text
+        # (for the error message, say), would take gigabytes.
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            plain = isinstance(self.anchors.get(event.anchor), (yaml.ScalarNode, type(None)))
+        else:
+            plain = isinstance(event, yaml.ScalarEvent)
+        if not plain:
+            raise yaml.composer.ComposerError(None, None, "keys must be plain names, not a list or mapping", event.start_mark)
 
 
 class _Parser:
@@ -89,8 +173,15 @@ class _Parser:
         self.source = source
         self.known_types = dict(known_types)
         self.errors: list[ConfigIssue] = []
+        # Nodes already reported, so a rule between values is not checked on a value that is wrong.
+        self.refused: set[int] = set()
+        self.aliases: dict[str, int] = {}
+        self.ports: dict[str, tuple[str, int]] = {}
+        self.addresses: dict[str, int] = {}
+        self.top_poll: Where | None = None
 
     def err(self, node: yaml.Node, key: str, message: str) -> None:
+        self.refused.add(id(node))
         self.errors.append(ConfigIssue(node.start_mark.line + 1, key, message))
 
     def mapping(self, node: yaml.Node, key: str, allowed: set[str]) -> dict[str, tuple[yaml.Node, yaml.Node]]:
@@ -99,8 +190,8 @@ class _Parser:
             return {}
         out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
         for k, v in node.value:
-            name = str(k.value)
-            path = f"{key}.{name}" if key else name
+            name = k.value  # a string: the loader takes no other keys
+            path = f"{key}.{_cut(name)}" if key else _cut(name)
             if name not in allowed:
                 hint = difflib.get_close_matches(name, sorted(allowed), n=1)
                 self.err(k, path, "unknown key" + (f"; did you mean '{hint[0]}'?" if hint else f"; known: {', '.join(sorted(allowed))}"))
@@ -113,18 +204,66 @@ class _Parser:
     def scalar(
         self, node: yaml.Node, key: str, kind: type, lo: float | None = None, hi: float | None = None, unit: str = ""
     ) -> Any:
-        value = yaml.safe_load(yaml.serialize(node)) if isinstance(node, yaml.ScalarNode) else None
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if kind is str and isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            self.err(node, key, f"expected {'a number' if kind in (int, float) else 'true or false' if kind is bool else 'a string'}, got {node.value!r}" if isinstance(node, yaml.ScalarNode) else f"expected a single value")
+        if not isinstance(node, yaml.ScalarNode):
+            self.err(node, key, "expected a single value, not a list or mapping")
             return None
-        if lo is not None and value < lo or hi is not None and value > hi:
-            self.err(node, key, f"{value:g} is out of range {lo:g} to {hi:g}{' ' + unit if unit else ''}")
+        if kind is bool:
+            return self.boolean(node, key)
+        if kind is str:
+            return self.string(node, key)
+        value = self.number(node, key, kind)
+        if value is not None and (lo is not None and value < lo or hi is not None and value > hi):
+            self.err(node, key, f"{_cut(node.value)} is out of range {lo:g} to {hi:g}{' ' + unit if unit else ''}")
             return None
         return value
+
+    def boolean(self, node: yaml.ScalarNode, key: str) -> bool | None:
+        if node.tag == _BOOL:
+            try:
+                return _YAML.construct_yaml_bool(node)
+            except KeyError:  # `!!bool maybe`
+                pass
+        self.err(node, key, f"expected true or false, got {_got(node)}")
+        return None
+
+    def string(self, node: yaml.ScalarNode, key: str) -> str | None:
+        if node.tag not in _TEXT_TAGS:
+            self.err(node, key, f"expected a string, got {_got(node)}")
+            return None
+        bad = next((c for c in node.value if not c.isprintable()), None)
+        if bad is not None:
+            self.err(node, key, f"contains the control character U+{ord(bad):04X}")
+            return None
+        return node.value
+
+    def number(self, node: yaml.ScalarNode, key: str, kind: type) -> float | int | None:
+        text = node.value
+        value: float | int | None = None
+        try:
+            if node.tag == _INT:
+                value = _YAML.construct_yaml_int(node)
+            elif node.tag == _FLOAT:
+                value = _YAML.construct_yaml_float(node)
+            elif node.tag == _STR and node.style is None:
+                value = float(text)  # YAML 1.1 reads 1e9 and 5e-3 as strings: they are numbers here
+        except (ValueError, IndexError):  # `!!int abc`, or more digits than Python converts
+            value = None
+        if value is None:
+            self.err(node, key, f"expected a number, got {_got(node)}")
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            self.err(node, key, f"must be a finite number, got {_cut(text)!r}")
+            return None
+        if kind is int:
+            if value != int(value):
+                self.err(node, key, f"expected a whole number, got {_cut(text)!r}")
+                return None
+            return int(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            self.err(node, key, f"must be a finite number, got {_cut(text)!r}")
+            return None
 
     def table(self, node: yaml.Node, key: str):
         points = []
@@ -147,11 +286,16 @@ class _Parser:
             self.err(node, key, str(exc))
             return None
 
-    def charge(self, node: yaml.Node, key: str, base: ChargeConfig) -> ChargeConfig:
+    def charge(
+        self, node: yaml.Node, key: str, base: ChargeConfig, base_where: dict[str, Where]
+    ) -> tuple[ChargeConfig, dict[str, Where]]:
+        """The settings of ``base`` with this section's on top, and where each given one was set."""
         items = self.mapping(node, key, set(_CHARGE_FIELDS))
         values: dict[str, Any] = {}
+        where = dict(base_where)
         for name, (_, v) in items.items():
             path = f"{key}.{name}"
+            where[name] = (path, v)
             meta = _CHARGE_FIELDS[name].metadata
             if meta.get("table"):
                 parsed = self.table(v, path)
@@ -164,21 +308,31 @@ class _Parser:
         result = dataclasses.replace(base, **values)
         for name, message in result.check():
             self.err(items[name][1] if name in items else node, f"{key}.{name}", message)
-        return result
+        return result, where
 
     def parse(self, root: yaml.Node | None) -> Config | None:
         if root is None:
             self.errors.append(ConfigIssue(1, "batteries", "the file is empty; at least one battery is needed"))
             return None
         top = self.mapping(root, "", _TOP_KEYS)
-        poll = self.scalar(top["poll_interval"][1], "poll_interval", float, 0.1, 3600) if "poll_interval" in top else 1.0
-        state_dir = self.scalar(top["state_dir"][1], "state_dir", str) if "state_dir" in top else default_state_dir()
-        level = "info"
-        if "log_level" in top:
-            level = self.scalar(top["log_level"][1], "log_level", str)
-            if level is not None and level not in _LEVELS:
-                self.err(top["log_level"][1], "log_level", f"expected one of {', '.join(_LEVELS)}")
-        charge = self.charge(top["charge"][1], "charge", ChargeConfig()) if "charge" in top else ChargeConfig()
+
+        def setting(name: str, kind: type, default: Any, lo: float | None = None, hi: float | None = None) -> Any:
+            if name not in top:
+                return default
+            return _default(self.scalar(top[name][1], name, kind, lo, hi, "s" if kind is float else ""), default)
+
+        poll = setting("poll_interval", float, 1.0, 0.1, 3600)
+        if "poll_interval" in top:
+            self.top_poll = ("poll_interval", top["poll_interval"][1])
+        state_dir = setting("state_dir", str, "") or default_state_dir()
+        level = setting("log_level", str, "info")
+        if level not in _LEVELS:
+            self.err(top["log_level"][1], "log_level", f"expected one of {', '.join(_LEVELS)}")
+        settings_wait = setting("settings_wait", float, 10.0, 0, 600)
+        stop_hold = setting("stop_hold", float, 3.0, 0, 30)
+        charge, charge_where = ChargeConfig(), {}
+        if "charge" in top:
+            charge, charge_where = self.charge(top["charge"][1], "charge", charge, charge_where)
         if "batteries" not in top:
             self.err(root, "batteries", "missing: list the BMSes to read")
             return None
@@ -187,24 +341,24 @@ class _Parser:
             self.err(node, "batteries", "expected a non-empty list of batteries")
             return None
         batteries = []
-        aliases: dict[str, int] = {}
         for i, b in enumerate(node.value):
-            battery = self.battery(b, f"batteries[{i}]", i, poll or 1.0, charge, aliases)
+            battery = self.battery(b, f"batteries[{i}]", i, poll, charge, charge_where)
             if battery is not None:
                 batteries.append(battery)
         if self.errors:
             return None
-        return Config(tuple(batteries), poll or 1.0, state_dir or default_state_dir(), level or "info")
+        return Config(tuple(batteries), poll, state_dir, level, settings_wait, stop_hold)
 
     def battery(
-        self, node: yaml.Node, key: str, index: int, poll: float, charge: ChargeConfig, aliases: dict[str, int]
+        self, node: yaml.Node, key: str, index: int, poll: float, charge: ChargeConfig, charge_where: dict[str, Where]
     ) -> BatteryConfig | None:
         items = self.mapping(node, key, _BATTERY_KEYS)
         if not isinstance(node, yaml.MappingNode):
             return None
+        line = node.start_mark.line + 1
 
-        def get(name: str, kind: type, lo: float | None = None, hi: float | None = None) -> Any:
-            return self.scalar(items[name][1], f"{key}.{name}", kind, lo, hi) if name in items else None
+        def get(name: str, kind: type, lo: float | None = None, hi: float | None = None, unit: str = "") -> Any:
+            return self.scalar(items[name][1], f"{key}.{name}", kind, lo, hi, unit) if name in items else None
 
         kind = get("type", str)
         if "type" not in items:
@@ -214,10 +368,8 @@ class _Parser:
             self.err(items["type"][1], f"{key}.type", f"unknown type {kind!r}" + (f"; did you mean '{hint[0]}'?" if hint else f"; known: {', '.join(self.known_types)}"))
         spec = self.known_types.get(kind or "")
         link = spec.link if spec else None
-        port = get("port", str)
-        address = get("address", str)
-        if address:
-            address = normal_target(address)
+        port = self.port(get("port", str), items, key, link, line)
+        address = self.address(get("address", str), items, key, link, line)
         if link is not None:
             wrong = _BLE_ONLY if link == "serial" else _SERIAL_ONLY
             for name in wrong:
@@ -229,53 +381,135 @@ class _Parser:
                 self.err(node, f"{key}.address", "missing: the BMS's MAC (C8:47:8C:12:34:56) or advertised name; `dbus-bms scan` lists them")
         adapter = get("adapter", str)
         if adapter is not None and not re.fullmatch(r"hci[0-9]+", adapter):
-            self.err(items["adapter"][1], f"{key}.adapter", f"expected an adapter name like hci0, got {adapter!r}")
+            self.err(items["adapter"][1], f"{key}.adapter", f"expected an adapter name like hci0, got {_cut(adapter)!r}")
         pin = get("pin", str)
         if pin is not None and not re.fullmatch(r"[0-9]{1,6}", pin):
             self.err(items["pin"][1], f"{key}.pin", "expected up to 6 digits")
         protocol = get("protocol", str)
         if protocol is not None and spec is not None and protocol not in spec.protocols:
             choices = ", ".join(spec.protocols) if spec.protocols else "none: it speaks one protocol"
-            self.err(items["protocol"][1], f"{key}.protocol", f"type {kind!r} has no protocol {protocol!r}; choices: {choices}")
+            self.err(items["protocol"][1], f"{key}.protocol", f"type {kind!r} has no protocol {_cut(protocol)!r}; choices: {choices}")
         mode = get("ble_mode", str)
         if mode is not None and mode not in BLE_MODES:
             self.err(items["ble_mode"][1], f"{key}.ble_mode", f"expected one of {', '.join(BLE_MODES)}")
         alias = get("alias", str)
-        if alias is None:
+        if "alias" not in items:
             where = port or (address.replace(":", "") if address else None)
             alias = re.sub(r"[^A-Za-z0-9_]", "_", Path(where or f"battery{index}").name)
             if alias[:1].isdigit():
                 alias = f"bms_{alias}"  # a MAC such as 12:34:...: a bus name part cannot start so
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", alias):
-            self.err(items.get("alias", (node, node))[1], f"{key}.alias", "use letters, digits and underscores, not starting with a digit")
-        elif alias in aliases:
-            self.err(items.get("alias", (node, node))[1], f"{key}.alias", f"{alias!r} is already used by the battery on line {aliases[alias]}")
-        else:
-            aliases[alias] = node.start_mark.line + 1
-        return BatteryConfig(
+        alias_node = items.get("alias", (node, node))[1]
+        if alias is not None:  # None: given, and already reported
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", alias):
+                self.err(alias_node, f"{key}.alias", "use letters, digits and underscores, not starting with a digit")
+            elif alias in self.aliases:
+                self.err(alias_node, f"{key}.alias", f"{alias!r} is already used by the battery on line {self.aliases[alias]}")
+            else:
+                self.aliases[alias] = line
+        own_charge, own_charge_where = charge, charge_where
+        if "charge" in items:
+            own_charge, own_charge_where = self.charge(items["charge"][1], f"{key}.charge", charge, charge_where)
+        battery = BatteryConfig(
             type=kind or "",
             port=port,
-            alias=alias,
+            alias=alias or "",
             address=address,
             adapter=adapter,
             pin=pin,
             ble_mode=mode or "keep-alive",
             protocol=protocol,
             baudrate=get("baudrate", int, 1200, 921600) or 115200,
-            poll_interval=get("poll_interval", float, 0.1, 3600) or poll,
-            timeout=get("timeout", float, 0.05, 60) or DEFAULT_TIMEOUT[link or "serial"],
+            poll_interval=get("poll_interval", float, 0.1, 3600, "s") or poll,
+            timeout=get("timeout", float, 0.05, 60, "s") or DEFAULT_TIMEOUT[link or "serial"],
             device_instance=_default(get("device_instance", int, 0, 999), 512 + index),
-            charge=self.charge(items["charge"][1], f"{key}.charge", charge) if "charge" in items else charge,
+            charge=own_charge,
         )
+        self.bound(battery, node, key, items, own_charge_where, link)
+        return battery
+
+    def port(self, port: str | None, items: dict, key: str, link: str | None, line: int) -> str | None:
+        if port is None:
+            return None
+        node = items["port"][1]
+        if not port.strip():
+            self.err(node, f"{key}.port", "is empty: give the serial device, e.g. /dev/ttyUSB0")
+            return None
+        if link == "serial":
+            # Two names of one device (/dev/serial/by-id/... and /dev/ttyUSB0) are one port.
+            device = os.path.realpath(port)
+            if device in self.ports:
+                first, first_line = self.ports[device]
+                same = "already the port" if first == port else f"the same device as {_cut(first)}, the port"
+                self.err(node, f"{key}.port", f"{_cut(port)} is {same} of the battery on line {first_line}: one battery per port")
+            else:
+                self.ports[device] = (port, line)
+        return port
+
+    def address(self, address: str | None, items: dict, key: str, link: str | None, line: int) -> str | None:
+        if address is None:
+            return None
+        node = items["address"][1]
+        if not address.strip():
+            self.err(node, f"{key}.address", "is empty: give the BMS's MAC (C8:47:8C:12:34:56) or advertised name")
+            return None
+        problem = mac_problem(address)
+        if problem is not None:
+            self.err(node, f"{key}.address", f"{_cut(address)!r} looks like a MAC, but {problem}: a MAC is six pairs of hex digits, e.g. C8:47:8C:12:34:56")
+            return None
+        address = normal_target(address)
+        if link == "ble":
+            if address in self.addresses:
+                self.err(node, f"{key}.address", f"{_cut(address)} is already the address of the battery on line {self.addresses[address]}: one battery per BMS")
+            else:
+                self.addresses[address] = line
+        return address
+
+    def bound(
+        self, b: BatteryConfig, node: yaml.Node, key: str, items: dict, charge_where: dict[str, Where], link: str | None
+    ) -> None:
+        """Refuse a battery whose poll interval leaves no room for a lost reply before stale_after.
+
+        The watchdog holds the bound whatever the polls do; this keeps a healthy link from
+        tripping it. A reply timeout longer than stale_after is allowed: a reading is aged from
+        its arrival, and the watchdog covers the wait."""
+        stale_at = charge_where.get("stale_after")
+        poll_at = (f"{key}.poll_interval", items["poll_interval"][1]) if "poll_interval" in items else self.top_poll
+        if any(w is not None and id(w[1]) in self.refused for w in (stale_at, poll_at)):
+            return
+        stale = b.charge.stale_after
+
+        def report(at: Where | None, message: str) -> None:
+            # Not through err(): the value itself is right, and other batteries may use it too.
+            path, where = at or (key, node)
+            text = message if path.startswith(key + ".") else f"{message} (for {key})"
+            self.errors.append(ConfigIssue(where.start_mark.line + 1, path, text))
+
+        if b.poll_interval * 3 > stale:
+            report(poll_at or stale_at, (
+                f"poll_interval {b.poll_interval:g} s and stale_after {stale:g} s: at least three polls must fit in "
+                f"stale_after, so that one lost reply does not trip the fail-safe (poll_interval at most "
+                f"{stale / 3:g} s, or stale_after at least {b.poll_interval * 3:g} s)"
+            ))
+
+
+def _compose(text: str) -> yaml.Node | None:
+    loader = _BoundedLoader(text)
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
 
 
 def parse_config(text: str, source: str = "<string>", known_types: Mapping[str, DeviceKind] | None = None) -> Config:
     parser = _Parser(source, known_types if known_types is not None else DEVICE_TYPES)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise ConfigError(source, [ConfigIssue(mark.line + 1 if mark else 1, "(syntax)", str(exc.problem or exc))]) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(source, [ConfigIssue(line, "(encoding)", f"the character U+{exc.character:04X} is not allowed in YAML")]) from None
     config = parser.parse(root)
     if parser.errors or config is None:
         raise ConfigError(source, sorted(parser.errors, key=lambda e: e.line))
@@ -283,4 +517,17 @@ def parse_config(text: str, source: str = "<string>", known_types: Mapping[str, 
 
 
 def load_config(path: str | Path, known_types: Mapping[str, DeviceKind] | None = None) -> Config:
-    return parse_config(Path(path).read_text(), str(path), known_types)
+    """The config in the file at ``path``; ConfigError if it is not one, OSError if it cannot be read."""
+    with open(path, "rb") as f:
+        data = f.read(MAX_BYTES + 1)
+    return parse_config(_text(data, str(path)), str(path), known_types)
+
+
+def _text(data: bytes, source: str) -> str:
+    if len(data) > MAX_BYTES:
+        raise ConfigError(source, [ConfigIssue(1, "(size)", f"larger than {MAX_BYTES // 1024} KiB: not a dbus-bms config")])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(source, [ConfigIssue(line, "(encoding)", f"not UTF-8 text at byte {exc.start}")]) from None

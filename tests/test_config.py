@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
-from dbus_bms.config import ConfigError, load_config, parse_config
+from dbus_bms.cli import main
+from dbus_bms.config import MAX_BYTES, ConfigError, load_config, parse_config
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "dbus-bms.yaml"
 
@@ -88,7 +90,7 @@ def test_error_text_is_file_line_key_message(tmp_path):
     path.write_text("batteries:\n  - type: jk-nw\n    port: /dev/x\n    timeout: -1\n")
     with pytest.raises(ConfigError) as exc:
         load_config(path)
-    assert str(exc.value) == f"{path}:4: batteries[0].timeout: -1 is out of range 0.05 to 60"
+    assert str(exc.value) == f"{path}:4: batteries[0].timeout: -1 is out of range 0.05 to 60 s"
 
 
 def test_the_shipped_example_is_valid():
@@ -157,3 +159,227 @@ def test_an_alias_made_from_a_mac_is_a_valid_bus_name_and_a_given_one_is_checked
     assert cfg.batteries[0].alias == "bms_123456789ABC"
     found = errors("batteries:\n  - type: jk\n    address: 12:34:56:78:9a:bc\n    alias: 2nd_bank\n")
     assert found == [(4, "batteries[0].alias", "use letters, digits and underscores, not starting with a digit")]
+
+
+SERIAL = "batteries:\n  - type: jk-nw\n    port: /dev/ttyUSB0\n"
+
+
+def test_settings_wait_and_stop_hold_have_defaults_and_ranges():
+    cfg = parse_config(SERIAL)
+    assert (cfg.settings_wait, cfg.stop_hold) == (10.0, 3.0)
+    cfg = parse_config("settings_wait: 0\nstop_hold: 30\n" + SERIAL)
+    assert (cfg.settings_wait, cfg.stop_hold) == (0.0, 30.0)
+    assert errors("settings_wait: 601\nstop_hold: -1\n" + SERIAL) == [
+        (1, "settings_wait", "601 is out of range 0 to 600 s"),
+        (2, "stop_hold", "-1 is out of range 0 to 30 s"),
+    ]
+
+
+def test_numbers_must_be_finite():
+    assert errors(
+        "poll_interval: .nan\n"
+        "charge:\n  max_charge_current: .inf\n  ccl_soc: [[0, 0], [-.inf, 1]]\n"
+        "batteries:\n  - type: jk-nw\n    port: /dev/ttyUSB0\n    device_instance: -.inf\n    timeout: nan\n"
+    ) == [
+        (1, "poll_interval", "must be a finite number, got '.nan'"),
+        (3, "charge.max_charge_current", "must be a finite number, got '.inf'"),
+        (4, "charge.ccl_soc[1]", "must be a finite number, got '-.inf'"),
+        (8, "batteries[0].device_instance", "must be a finite number, got '-.inf'"),
+        (9, "batteries[0].timeout", "must be a finite number, got 'nan'"),
+    ]
+
+
+def test_exponents_are_numbers_and_booleans_and_quoted_text_are_not():
+    # YAML 1.1 reads 1e9 and 5e-3 (no dot, no exponent sign) as strings.
+    cfg = parse_config(
+        "poll_interval: 5e-1\ncharge:\n  absorption_cell_diff: 5e-3\n"
+        "batteries:\n  - type: jk-nw\n    port: /dev/ttyUSB0\n    baudrate: 1.152e5\n    device_instance: 3.0\n"
+    )
+    (b,) = cfg.batteries
+    assert (cfg.poll_interval, b.charge.absorption_cell_diff, b.baudrate, b.device_instance) == (0.5, 0.005, 115200, 3)
+    assert isinstance(b.baudrate, int) and isinstance(b.device_instance, int)
+    assert errors(
+        "poll_interval: 1e9\n"
+        "charge:\n  max_charge_current: true\n  stale_after: '20'\n  absorption_time: !!python/name:os.system\n"
+        "batteries:\n  - type: jk-nw\n    port: /dev/ttyUSB0\n    baudrate: 9600.5\n    device_instance: 1e400\n"
+    ) == [
+        (1, "poll_interval", "1e9 is out of range 0.1 to 3600 s"),
+        (3, "charge.max_charge_current", "expected a number, got 'true'"),
+        (4, "charge.stale_after", "expected a number, got '20'"),
+        (5, "charge.absorption_time", "expected a number, got '' tagged !!python/name:os.system"),
+        (9, "batteries[0].baudrate", "expected a whole number, got '9600.5'"),
+        (10, "batteries[0].device_instance", "must be a finite number, got '1e400'"),
+    ]
+
+
+def test_a_pin_is_kept_as_written():
+    cfg = parse_config("batteries:\n  - type: jk\n    address: JK_B2A8S20P\n    pin: 0123\n")
+    assert cfg.batteries[0].pin == "0123"  # not YAML 1.1's octal 83
+
+
+def test_three_polls_must_fit_in_stale_after_reported_where_the_poll_interval_is_set():
+    why = "at least three polls must fit in stale_after, so that one lost reply does not trip the fail-safe"
+    # On the battery's own poll_interval...
+    assert errors("poll_interval: 2\n" + SERIAL + "    poll_interval: 4\n") == [
+        (5, "batteries[0].poll_interval",
+         f"poll_interval 4 s and stale_after 10 s: {why} (poll_interval at most 3.33333 s, or stale_after at least 12 s)"),
+    ]
+    # ...else on the top-level one, naming each battery it leaves without room...
+    assert errors(
+        "poll_interval: 5\nbatteries:\n  - type: jk-nw\n    port: /dev/ttyUSB0\n"
+        "  - type: jk-nw\n    port: /dev/ttyUSB1\n    charge:\n      stale_after: 20\n"
+    ) == [
+        (1, "poll_interval", f"poll_interval 5 s and stale_after 10 s: {why} (poll_interval at most 3.33333 s, "
+                             "or stale_after at least 15 s) (for batteries[0])"),
+    ]
+    # ...else on stale_after.
+    assert errors("charge:\n  stale_after: 2\n" + SERIAL) == [
+        (2, "charge.stale_after", f"poll_interval 1 s and stale_after 2 s: {why} (poll_interval at most 0.666667 s, "
+                                  "or stale_after at least 3 s) (for batteries[0])"),
+    ]
+    cfg = parse_config("poll_interval: 2\ncharge:\n  stale_after: 6\n" + SERIAL)
+    assert (cfg.batteries[0].poll_interval, cfg.batteries[0].charge.stale_after) == (2.0, 6.0)
+
+
+def test_a_reply_timeout_longer_than_stale_after_is_allowed():
+    # The watchdog ages a reading from its arrival: a long reply wait never holds a limit up.
+    cfg = parse_config("batteries:\n  - type: jk\n    address: JK_B2A8S20P\n"
+                       "    poll_interval: 0.2\n    charge:\n      stale_after: 2\n")
+    assert (cfg.batteries[0].timeout, cfg.batteries[0].charge.stale_after) == (5.0, 2.0)
+
+
+def test_a_wrong_value_is_not_also_checked_against_the_bound():
+    assert [key for _, key, _ in errors("poll_interval: .nan\ncharge:\n  stale_after: 2\n" + SERIAL + "    timeout: x\n")] == [
+        "poll_interval", "batteries[0].timeout",
+    ]
+
+
+def test_a_port_is_not_blank_and_serves_one_battery(tmp_path):
+    assert errors("batteries:\n  - type: jk-nw\n    port: ''\n  - type: jk-nw\n    port: '  '\n") == [
+        (3, "batteries[0].port", "is empty: give the serial device, e.g. /dev/ttyUSB0"),
+        (5, "batteries[1].port", "is empty: give the serial device, e.g. /dev/ttyUSB0"),
+    ]
+    assert errors(SERIAL + "  - type: jk-nw\n    alias: other\n    port: /dev/ttyUSB0\n") == [
+        (6, "batteries[1].port", "/dev/ttyUSB0 is already the port of the battery on line 2: one battery per port"),
+    ]
+    device = tmp_path / "ttyUSB0"
+    device.touch()
+    (tmp_path / "by-id").symlink_to(device)
+    assert errors(f"batteries:\n  - type: jk-nw\n    port: {device}\n  - type: jk-nw\n    port: {tmp_path / 'by-id'}\n") == [
+        (5, "batteries[1].port", f"{tmp_path / 'by-id'} is the same device as {device}, the port of the battery on "
+                                 "line 2: one battery per port"),
+    ]
+
+
+def test_a_ble_address_serves_one_battery_whatever_its_spelling():
+    assert errors(
+        "batteries:\n  - type: jk\n    address: C8:47:8C:12:34:56\n"
+        "  - type: jk\n    address: c8-47-8c-12-34-56\n    alias: b\n"
+        "  - type: jk\n    address: JK_B2A8S20P\n  - type: jk\n    address: JK_B2A8S20P\n    alias: d\n"
+    ) == [
+        (5, "batteries[1].address", "C8:47:8C:12:34:56 is already the address of the battery on line 2: one battery per BMS"),
+        (10, "batteries[3].address", "JK_B2A8S20P is already the address of the battery on line 7: one battery per BMS"),
+    ]
+    cfg = parse_config("batteries:\n  - type: jk\n    address: c8-47-8c-12-34-56\n")
+    assert (cfg.batteries[0].address, cfg.batteries[0].alias) == ("C8:47:8C:12:34:56", "C8478C123456")
+
+
+def test_a_mistyped_mac_is_refused_and_names_still_work():
+    valid = "a MAC is six pairs of hex digits, e.g. C8:47:8C:12:34:56"
+    found = errors(
+        "batteries:\n"
+        + "".join(f"  - type: jk\n    alias: b{i}\n    address: '{a}'\n" for i, a in enumerate((
+            "C8:47:8C:12:34", "C8:47:8C:12:34:56:78", "C8:47:8C:12:34:5G", "C8:47:8C:12:34:5", "C8-47-8C-12-34", "")))
+    )
+    assert found == [
+        (4, "batteries[0].address", f"'C8:47:8C:12:34' looks like a MAC, but it has 5 parts, not 6: {valid}"),
+        (7, "batteries[1].address", f"'C8:47:8C:12:34:56:78' looks like a MAC, but it has 7 parts, not 6: {valid}"),
+        (10, "batteries[2].address", f"'C8:47:8C:12:34:5G' looks like a MAC, but '5G' is not two hex digits: {valid}"),
+        (13, "batteries[3].address", f"'C8:47:8C:12:34:5' looks like a MAC, but '5' is not two hex digits: {valid}"),
+        (16, "batteries[4].address", f"'C8-47-8C-12-34' looks like a MAC, but it has 5 parts, not 6: {valid}"),
+        (19, "batteries[5].address", "is empty: give the BMS's MAC (C8:47:8C:12:34:56) or advertised name"),
+    ]
+    cfg = parse_config("batteries:\n" + "".join(
+        f"  - type: jk\n    address: {name}\n" for name in ("JK_B2A8S20P", "JK-B2A24S15P", "JK-BD6A20S-10P", "BMS-01-A")))
+    assert [b.address for b in cfg.batteries] == ["JK_B2A8S20P", "JK-B2A24S15P", "JK-BD6A20S-10P", "BMS-01-A"]
+
+
+def test_strings_take_no_control_characters():
+    assert errors('batteries:\n  - type: jk-nw\n    port: "/dev/tty\\tUSB0"\n    alias: "house\\x01"\n') == [
+        (3, "batteries[0].port", "contains the control character U+0009"),
+        (4, "batteries[0].alias", "contains the control character U+0001"),
+    ]
+    assert errors("batteries:\n  - type: jk-nw\n    port: /dev/tty\x01USB0\n") == [
+        (3, "(encoding)", "the character U+0001 is not allowed in YAML"),
+    ]
+
+
+def test_a_file_that_is_not_utf8_names_the_byte_and_its_line(tmp_path, capsys):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("batteries:\n  - type: jk-nw\n    port: /dev/ttyUSB0\n    alias: café\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as exc:
+        load_config(path)
+    assert str(exc.value) == f"{path}:4: (encoding): not UTF-8 text at byte 64"
+    for command in (["check-config", str(path)], ["run", "--config", str(path)]):
+        assert main(command) == 1
+        assert capsys.readouterr().err == f"{path}:4: (encoding): not UTF-8 text at byte 64\n"
+
+
+def test_a_file_that_cannot_be_read_or_is_too_big_is_a_clear_error(tmp_path, capsys):
+    assert main(["check-config", str(tmp_path / "missing.yaml")]) == 1
+    assert capsys.readouterr().err == f"dbus-bms check-config: cannot read {tmp_path / 'missing.yaml'}: No such file or directory\n"
+    assert main(["check-config", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == f"dbus-bms check-config: cannot read {tmp_path}: Is a directory\n"
+    big = tmp_path / "big.yaml"
+    big.write_text(SERIAL + "#" * MAX_BYTES)
+    with pytest.raises(ConfigError) as exc:
+        load_config(big)
+    assert str(exc.value) == f"{big}:1: (size): larger than 64 KiB: not a dbus-bms config"
+
+
+def bounded(text: str) -> list[tuple[int, str, str]]:
+    """The errors for ``text``, refused within a few MB of memory."""
+    tracemalloc.start()
+    try:
+        found = errors(text)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000
+    return found
+
+
+# Nine levels of ten aliases: a billion strings once expanded.
+LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{name}: &{name} [{', '.join(['*' + below] * 10)}]\n" for below, name in zip("abcdefgh", "bcdefghi")
+)
+
+
+def test_a_billion_laughs_is_refused_without_expanding():
+    found = bounded(LAUGHS + "batteries: *i\n")
+    # Each entry of the list is the list *h: no battery, and never expanded.
+    assert sorted(key for _, key, _ in found) == sorted([f"batteries[{i}]" for i in range(10)] + list("abcdefghi"))
+    assert {message for _, key, message in found if key.startswith("batteries")} == {"expected a mapping of key: value"}
+    # LAUGHS has 80 aliases: 20 more are allowed, the 101st is not.
+    assert len(bounded(LAUGHS + f"j: [{', '.join(['*i'] * 20)}]\n" + SERIAL)) == 10
+    assert bounded(LAUGHS + f"j: [{', '.join(['*i'] * 21)}]\n" + SERIAL) == [
+        (10, "(syntax)", "more than 100 aliases (*name) in one file"),
+    ]
+
+
+def test_only_plain_names_are_keys_so_an_alias_bomb_is_no_key():
+    assert bounded(LAUGHS + "? *i\n: 1\n" + SERIAL) == [(10, "(syntax)", "keys must be plain names, not a list or mapping")]
+    assert errors(SERIAL + "    charge:\n      ? [a, b]\n      : 1\n") == [
+        (5, "(syntax)", "keys must be plain names, not a list or mapping"),
+    ]
+    cfg = parse_config("charge:\n  &k stale_after: 20\n" + SERIAL + "    charge:\n      *k : 30\n")
+    assert cfg.batteries[0].charge.stale_after == 30  # an alias of a name is a name
+
+
+@pytest.mark.parametrize("opening", ["[", "{a: ", "- ", "a:\n  "])
+def test_nesting_is_bounded(opening):
+    deep = opening * 50_000 if opening != "a:\n  " else "".join(f"{'  ' * i}a:\n" for i in range(1_000))
+    assert bounded(deep) == [(33 if "\n" in opening else 1, "(syntax)", "nested deeper than 32 levels")]
+    # 32 levels are YAML this parser takes: the error is about the meaning.
+    assert errors("x: " + "[" * 31 + "]" * 31 + "\n" + SERIAL) == [(1, "x", "unknown key; known: batteries, charge, "
+                                                                   "log_level, poll_interval, settings_wait, state_dir, stop_hold")]

@@ -152,3 +152,19 @@ async def test_the_charge_stage_survives_a_daemon_restart(private_bus, tmp_path)
         await h.stop()
     kept = json.loads(saved.read_text())
     assert kept["mode"] == "FLOAT" and abs(kept["last_full_charge"] - full_charge) <= 60
+
+
+async def test_another_bms_at_the_port_is_refused_and_alarmed_never_published(daemon):
+    # A renumbered USB adapter puts another pack's BMS where ours was.
+    before = await daemon.wait_for(online)
+    daemon.sims[0].device.serial = "OTHER-PACK"
+    items = await daemon.wait_for(lambda it: it.get("/Connected") == 0)
+    assert (items["/Info/MaxChargeCurrent"], items["/Io/AllowToCharge"], items["/Alarms/BmsCable"]) == (0, 0, 2)
+    # Our battery's identity stays; the other pack's values are never shown as ours.
+    assert items["/Serial"] == before["/Serial"] == "SIM0000"
+    assert items["/Soc"] is None and items["/Dc/0/Voltage"] is None and items["/Voltages/Cell1"] is None
+    assert "'OTHER-PACK'" in items["/Info/ChargeLimitation"]
+    await daemon.wait_for_log("reading refused")
+    assert "OTHER-PACK" in daemon.daemon_log()
+    daemon.sims[0].device.serial = "SIM0000"
+    await daemon.wait_for(online)

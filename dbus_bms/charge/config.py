@@ -113,6 +113,11 @@ class ChargeConfig:
     # depends on how full the pack was: a pack near empty gets DCL 0 at once.
     failsafe_discharge_current: float = _v(20.0, 0.0, 10000.0, "A")
     failsafe_grace: Table = _table([(3.15, 0.0), (3.30, 600.0)])
+    # A BMS whose firmware hangs can go on answering with the same reading. Readings that repeat
+    # identically (every cell and the current) this many polls in a row while current flows are
+    # not fresh data, and the fail-safe takes over (0: never). With current flowing, the cells and
+    # the current move by a digit within seconds on every BMS we read.
+    frozen_polls: float = _v(60.0, 0.0, 100000.0, "polls")
 
     def check(self) -> list[tuple[str, str]]:
         """Settings that contradict each other, as (key, message)."""

@@ -26,7 +26,11 @@ __all__ = ["ChargeState", "initial_state", "step"]
 _MAX_STEP = 60.0
 
 
-def step(sample: Sample | None, state: ChargeState, cfg: ChargeConfig, now: float) -> tuple[Limits, ChargeState]:
+def step(
+    sample: Sample | None, state: ChargeState, cfg: ChargeConfig, now: float, *, distrust: str | None = None
+) -> tuple[Limits, ChargeState]:
+    """``distrust``: why the last reading is no longer to be trusted whatever its age (another BMS
+    answers in its place, its data froze, its cycle failed): the fail-safe applies now."""
     dt = 0.0 if state.prev_time is None else min(max(0.0, now - state.prev_time), _MAX_STEP)
     if sample is not None:
         state = replace(state, prev_time=now, last=sample, last_time=now)
@@ -36,8 +40,10 @@ def step(sample: Sample | None, state: ChargeState, cfg: ChargeConfig, now: floa
     if last is None or state.last_time is None:
         return Limits(None, 0.0, 0.0, False, False, "Waiting for BMS", "No data from the BMS yet",
                       "No data from the BMS yet", True), state
+    if distrust is not None:
+        return _fail_safe(last, state, cfg, now, distrust)
     if now - state.last_time > cfg.stale_after:
-        return _fail_safe(last, state, cfg, now)
+        return _fail_safe(last, state, cfg, now, f"no BMS data for over {cfg.stale_after:g} s")
     if sample is None:
         # A missed poll inside the bound: the last reading stands, nothing moves on.
         return _limits(last, state, cfg), state
@@ -73,15 +79,16 @@ def _published_cvl(state: ChargeState, cfg: ChargeConfig) -> float | None:
     return math.floor(round((state.last_cvl + cfg.voltage_drop) * 1000, 6)) / 1000
 
 
-def _fail_safe(last: Sample, state: ChargeState, cfg: ChargeConfig, now: float) -> tuple[Limits, ChargeState]:
+def _fail_safe(last: Sample, state: ChargeState, cfg: ChargeConfig, now: float, why: str) -> tuple[Limits, ChargeState]:
     """No fresh data for longer than the bound: no charging, discharge limited for a grace time
     that depends on how full the pack was, CVL never raised on data we no longer trust."""
     assert state.last_time is not None
     age = now - state.last_time
     # Stable texts: a reason that ticks every second would be a D-Bus signal every second.
-    silent = f"Fail-safe: no BMS data for over {cfg.stale_after:g} s"
+    silent = f"Fail-safe: {why}"
     grace = interpolate(cfg.failsafe_grace, last.min_cell) if last.min_cell is not None else 0.0
-    if age - cfg.stale_after < grace:
+    # The grace counts from the moment the data went stale (or was distrusted, if sooner).
+    if max(0.0, age - cfg.stale_after) < grace:
         dcl = min(state.dcl or 0.0, cfg.failsafe_discharge_current)
         discharge_reason = f"{silent}, limited for {grace:.0f} s"
     else:

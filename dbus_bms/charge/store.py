@@ -2,21 +2,26 @@
 top balance survive a restart.
 
 A GX keeps this on flash, so a write happens only when the saved form changes (a stage change,
-a full charge, a minute more of absorption), never at every poll, and atomically (write, then
-rename) so a power cut leaves the old file or the new one, not half of either.
+a full charge, a minute more of absorption), never at every poll, and at most once a minute
+whatever the state does. Each write is durable (``dbus_bms.statefile``: a fresh temporary file,
+flushed, renamed, the directory flushed), so a power cut leaves the old file or the new one, not
+half of either, and a link planted at the file is never followed.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
+from .. import statefile
 from .state import ChargeState, initial_state, restore, snapshot
 
 log = logging.getLogger("dbus_bms.charge")
+
+# The shortest time between two writes: a state that changes faster (a clock that jumps, a stage
+# that flaps) costs at most one write a minute, 1,440 a day.
+MIN_SAVE_SPACING = 60.0
 
 
 class ChargeStore:
@@ -24,15 +29,17 @@ class ChargeStore:
         self.path = path
         self.writes = 0
         self._saved: dict[str, Any] | None = None
+        self._latest: dict[str, Any] | None = None
+        self._written_at: float | None = None
         self._error = ""
 
     def load(self, wall_now: float) -> ChargeState:
         """The saved state, or a fresh one when there is none or it cannot be read (said in the log)."""
         try:
-            data = json.loads(self.path.read_text())
+            data = statefile.read_json(self.path)
+            if data is None:
+                return initial_state()
             state = restore(data, wall_now)
-        except FileNotFoundError:
-            return initial_state()
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("%s: cannot use the saved charge state (%s); starting in bulk", self.path, exc)
             return initial_state()
@@ -41,17 +48,28 @@ class ChargeStore:
         return state
 
     def save(self, state: ChargeState, wall_now: float) -> bool:
-        """Writes the state if its saved form changed; True when it wrote."""
-        data = snapshot(state, wall_now)
-        if data == self._saved:
+        """Writes the state if its saved form changed and the last write is a minute old (else a
+        later call writes it); True when it wrote."""
+        self._latest = snapshot(state, wall_now)
+        if self._latest == self._saved:
             return False
-        tmp = self.path.with_suffix(".tmp")
+        # A wall clock set back counts as time passed: it must not stop the saving for good.
+        if self._written_at is not None and 0 <= wall_now - self._written_at < MIN_SAVE_SPACING:
+            return False
+        return self._write(self._latest, wall_now)
+
+    def flush(self, wall_now: float) -> bool:
+        """Writes what ``save`` held back (at a stop); True when it wrote."""
+        if self._latest is None or self._latest == self._saved:
+            return False
+        return self._write(self._latest, wall_now)
+
+    def _write(self, data: dict[str, Any], wall_now: float) -> bool:
+        self._written_at = wall_now
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(data, indent=1))
-            os.replace(tmp, self.path)
+            statefile.write_json(self.path, data)
         except OSError as exc:
-            # Every poll tries again; the log says it once per cause.
+            # Every poll past the spacing tries again; the log says it once per cause.
             if str(exc) != self._error:
                 log.warning("%s: cannot save the charge state (%s)", self.path, exc)
                 self._error = str(exc)

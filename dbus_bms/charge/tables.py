@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from collections.abc import Sequence
 
@@ -20,6 +21,9 @@ def make_table(points: Sequence[Sequence[float]]) -> Table:
 
 
 def interpolate(table: Table, x: float) -> float:
+    """The table's value at ``x``; a non-finite ``x`` is refused, not clamped to either end."""
+    if not math.isfinite(x):
+        raise ValueError(f"cannot look up {x} in a table: not a finite number")
     if x <= table[0][0]:
         return table[0][1]
     if x >= table[-1][0]:

@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 import abc
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..model import DeviceInfo, Sample
+from .plausibility import FOREIGN, FROZEN, IMPLAUSIBLE, ReadingJudge, Verdict
+
+# The bound of one poll for a device that has no reply timeout of its own.
+DEFAULT_DEADLINE = 10.0
+# What a poll may take beyond the device's reply timeout: opening the port, writing the request.
+DEADLINE_MARGIN = 2.0
 
 
 class DeviceError(Exception):
     """A poll produced no reading (timeout, port gone, only corrupt frames)."""
+
+
+class RejectedReading(DeviceError):
+    """The BMS answered, but its reading cannot be believed (see ``plausibility``).
+
+    ``kind`` is ``implausible``, ``foreign`` (another BMS answers in our BMS's place) or ``frozen``
+    (the same reading over and over while current flows). ``expire``: the last good reading is no
+    longer to be trusted either, so the fail-safe applies at once rather than after the staleness
+    bound; true for a foreign and a frozen reading, whose BMS may have been wrong for a while.
+    """
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.expire = kind in (FOREIGN, FROZEN)
 
 
 @dataclass
@@ -44,14 +66,19 @@ class LinkStats:
 
 
 class Device(abc.ABC):
-    """A BMS the daemon polls. Subclasses set ``type_name`` and implement ``poll``."""
+    """A BMS the daemon polls. Subclasses set ``type_name`` and implement ``exchange``."""
 
     type_name: str = ""
     vendor: str = ""
+    # The protocol the config forced on the device (``jk02_24s``), None when it chooses itself:
+    # readings that fail their checks then say which protocol gave them.
+    forced_protocol: str | None = None
 
     def __init__(self) -> None:
         self.stats = LinkStats()
         self.info = DeviceInfo()
+        # Frozen-data detection off; the registry sets it from the battery's charge settings.
+        self.judge = ReadingJudge()
 
     @classmethod
     @abc.abstractmethod
@@ -73,23 +100,67 @@ class Device(abc.ABC):
         model = sample.device.model if sample.device else None
         return f"{self.vendor} {model}" if model else self.vendor
 
+    @property
+    def deadline(self) -> float:
+        """The overall bound of one poll (connect, request, reply), in seconds: by default the
+        device's reply ``timeout`` plus 2 s for opening the link and sending the request, else
+        10 s. A device whose exchange waits for several replies or a slow connect overrides it."""
+        timeout = getattr(self, "timeout", None)
+        return DEFAULT_DEADLINE if timeout is None else timeout + DEADLINE_MARGIN
+
     async def poll(self) -> Sample:
-        """One reading; raises DeviceError when none could be had. Counts into ``stats``."""
+        """One reading that passed ``judge``; raises DeviceError when none could be had, and
+        RejectedReading (counted as a bad frame) when the BMS's reading cannot be believed.
+        Counts into ``stats``. Nothing of a refused reading enters ``info``, and a reading from
+        another BMS takes back what its exchange put there."""
+        known = self.info
         try:
-            sample = await self.exchange()
+            sample = await self._bounded_exchange()
+            sample.device = self.info.merged(sample.device)
+            verdict = self.judge.judge(sample)
+            if verdict is not None:
+                self.stats.bad_frames += 1
+                if verdict.kind == FOREIGN:
+                    # What the exchange itself learnt of the identity (a device-info record) is
+                    # the other BMS's too.
+                    self.info = known
+                raise RejectedReading(self._refusal_text(verdict), verdict.kind)
         except DeviceError as exc:
             self.stats.record(False, str(exc))
             raise
         finally:
             await self.end_poll()
         self.stats.record(True)
-        self.info = self.info.merged(sample.device)
-        sample.device = self.info
+        self.info = sample.device
         return sample
+
+    async def _bounded_exchange(self) -> Sample:
+        deadline = self.deadline
+        try:
+            async with asyncio.timeout(deadline) as bound:
+                return await self.exchange()
+        except TimeoutError as exc:
+            if not bound.expired():
+                # A timeout of the exchange's own, not the deadline: a link that did not answer.
+                self.stats.timeouts += 1
+                raise DeviceError(str(exc) or "the BMS did not answer in time") from None
+        self.stats.timeouts += 1
+        await self.abort()
+        raise DeviceError(f"poll overran its deadline of {deadline:g} s")
+
+    def _refusal_text(self, verdict: Verdict) -> str:
+        if verdict.kind == IMPLAUSIBLE and self.forced_protocol is not None:
+            return f"protocol {self.forced_protocol} gives implausible values: {verdict.message}; try auto"
+        return verdict.message
 
     @abc.abstractmethod
     async def exchange(self) -> Sample:
         """One round of requests and replies; raises DeviceError, counting the cause in ``stats``."""
+
+    async def abort(self) -> None:
+        """Cuts off a poll that overran its deadline, so that the next one starts clean: by
+        default the link is closed (and opened again by the next poll)."""
+        await self.close()
 
     async def end_poll(self) -> None:
         """Runs after every poll, answered or not (a BLE link in per-poll mode lets go here)."""

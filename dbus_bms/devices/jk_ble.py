@@ -6,6 +6,10 @@ makes the BMS send its settings once and stream cell info until the link ends. A
 newest cell info that arrived; when the stream stalls it asks again, and after a few silent polls
 it drops the link and reconnects, because a JK that stopped streaming rarely starts again on the
 same connection.
+
+A poll has a deadline (``deadline``) that covers everything it may have to do: a scan and a
+connect when no link is up, then each reply it waits for. A poll that overruns it (bluetoothd not
+answering) is cut off and the link forgotten, so the next poll starts with a fresh connect.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from ..model import Sample
 from ..protocols import jk02
 from ..protocols.errors import ProtocolError
 from ..protocols.framing import drain
-from ..transports.ble import BleTransport
+from ..transports.ble import CONNECT_TIMEOUT, BleTransport
+from ..transports.ble_discovery import BLUEZ_REPLY_TIMEOUT
 from ..transports.errors import TransportError
 from .base import Device, DeviceError
 
@@ -41,14 +46,24 @@ class JkBleDevice(Device):
         keep_alive: bool = True,
         protocol: str | None = None,
         timeout: float = 5.0,
+        scan_timeout: float = 10.0,
+        connect_timeout: float = CONNECT_TIMEOUT,
     ) -> None:
         super().__init__()
         self.timeout = timeout
         self.fixed_layout = LAYOUTS.get(protocol or "auto")
+        self.forced_protocol = protocol if protocol not in (None, "auto") else None
         self.layout: str | None = self.fixed_layout
         self.settings: jk02.JkSettings | None = None
         self.transport = BleTransport(
-            target, notify_uuid=jk02.CHAR_UUID, write_uuid=jk02.CHAR_UUID, adapter=adapter, pin=pin, keep_alive=keep_alive
+            target,
+            notify_uuid=jk02.CHAR_UUID,
+            write_uuid=jk02.CHAR_UUID,
+            adapter=adapter,
+            pin=pin,
+            keep_alive=keep_alive,
+            scan_timeout=scan_timeout,
+            connect_timeout=connect_timeout,
         )
         self._rx = jk02.RecordAssembler()
         self._cell_record: bytes | None = None
@@ -74,6 +89,23 @@ class JkBleDevice(Device):
     def fallback_id(self) -> str:
         where = self.transport.address or self.transport.target
         return f"{self.type_name}_{where.replace(':', '').lower()}"
+
+    @property
+    def deadline(self) -> float:
+        """The bound of the next poll: the scan and the connect when no link is up, each reply the
+        poll waits for (the device info too while the layout is unknown), and BlueZ's answers to
+        the writes. With the defaults: 37 s for the first poll, 32 s to reconnect, 7 s on a live link."""
+        t = self.transport
+        connect = 0.0 if t.is_open else t.scan_timeout + t.connect_timeout
+        replies = 1 if self.layout is not None else 2
+        return connect + replies * self.timeout + BLUEZ_REPLY_TIMEOUT
+
+    async def abort(self) -> None:
+        """Drops the link without waiting on bluetoothd; the next poll connects afresh and asks
+        for the stream again."""
+        self._streaming = False
+        self._silent = 0
+        await self.transport.close()
 
     async def end_poll(self) -> None:
         await self.transport.release()

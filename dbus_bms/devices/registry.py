@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .base import Device
+from .plausibility import ReadingJudge
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,15 @@ DEVICE_TYPES: dict[str, DeviceKind] = {
 
 
 def create_device(cfg: Any) -> Device:
-    """The device for one battery's config (a BatteryConfig or anything with its fields)."""
+    """The device for one battery's config (a BatteryConfig or anything with its fields); with
+    charge settings, its readings count as frozen after ``charge.frozen_polls`` identical ones."""
     try:
         kind = DEVICE_TYPES[cfg.type]
     except KeyError:
         raise ValueError(f"unknown device type {cfg.type!r}; known: {', '.join(DEVICE_TYPES)}") from None
     module, cls = kind.implementation.split(":")
-    return getattr(importlib.import_module(f"{__package__}.{module}"), cls).from_config(cfg)
+    device: Device = getattr(importlib.import_module(f"{__package__}.{module}"), cls).from_config(cfg)
+    charge = getattr(cfg, "charge", None)
+    if charge is not None:
+        device.judge = ReadingJudge(frozen_polls=int(charge.frozen_polls))
+    return device

@@ -7,6 +7,7 @@ then the 16-bit sum of every byte before it, big-endian).
 
 from __future__ import annotations
 
+import re
 import struct
 
 from ..model import ALARM_ALARM, ALARM_WARNING, DeviceInfo, Sample
@@ -113,14 +114,26 @@ ALARM_BITS: dict[int, tuple[str, int]] = {
 STATUS_CHARGE, STATUS_DISCHARGE, STATUS_BALANCE = 0x1, 0x2, 0x4
 
 
-# What 0xB4 (the user-settable device id) holds until the owner sets one: the first 8 bytes of
-# "Input Userdata". Every such JK reports it, so it identifies nothing.
-_FACTORY_DEVICE_ID = "Input Us"
+# Identity. 0xB4 keeps only the first 8 characters of the owner's "user data" text, so two packs
+# named "Shed bank 1" and "Shed bank 2" share it. 0xBA keeps 24: the first 12 of that text followed
+# by the device name ("Input UserdaJK_B1A20S15P" in a capture of a JK whose owner changed neither).
+# So 0xBA is the identity, unless it is still a factory text that every JK of a kind carries: the
+# default user data with a factory model name, or the fixed id of older firmware (captures of three
+# different JKs carry the same "BT3072020120000200521001").
+_FACTORY_USER_DATA = "Input Userda"
+_FACTORY_NAME = re.compile(r"JK[-_][A-Z0-9]+")
+_FACTORY_IDS = {"BT3072020120000200521001"}
 
 
-def _device_id(raw: bytes | None) -> str | None:
+def _identity(raw: bytes | None) -> tuple[str | None, str | None]:
+    """(serial, model) from 0xBA: a factory text names the model and identifies nothing."""
     text = _text(raw) if raw is not None else None
-    return None if text == _FACTORY_DEVICE_ID else text
+    if not text or text in _FACTORY_IDS:
+        return None, None
+    name = text.removeprefix(_FACTORY_USER_DATA)
+    if name != text and _FACTORY_NAME.fullmatch(name):
+        return None, name
+    return text, None
 
 
 def _registers(data: bytes) -> tuple[list[float], dict[int, bytes]]:
@@ -176,6 +189,7 @@ def decode(frame: bytes) -> Sample:
     temps = [_temp(u(r)) for r in (0x81, 0x82) if r in regs]
     soc = u(0x85)
     full = u(0xAA)
+    serial, model = _identity(regs.get(0xBA))
     return Sample(
         voltage=u(0x83) / 100 if 0x83 in regs else None,
         current=_current(u(0x84), version) if 0x84 in regs else None,
@@ -191,11 +205,7 @@ def decode(frame: bytes) -> Sample:
         discharge_enabled=bool(status & STATUS_DISCHARGE) if status is not None else None,
         balancing=bool(status & STATUS_BALANCE) if status is not None else None,
         alarms=alarms,
-        device=DeviceInfo(
-            model=_text(regs[0xBA]) if 0xBA in regs else None,
-            sw_version=_text(regs[0xB7]) if 0xB7 in regs else None,
-            serial=_device_id(regs.get(0xB4)),
-        ),
+        device=DeviceInfo(model=model, sw_version=_text(regs[0xB7]) if 0xB7 in regs else None, serial=serial),
     )
 
 
@@ -250,8 +260,9 @@ def encode_status(sample: Sample, *, protocol_version: int = 1) -> bytes:
     if sample.capacity_full is not None:
         reg(0xAA, round(sample.capacity_full))
     device = sample.device or DeviceInfo()
-    reg(0xB4, _fixed_text(device.serial, 8))
+    identity = device.serial or _FACTORY_USER_DATA + (device.model or "")
+    reg(0xB4, _fixed_text(identity, 8))
     reg(0xB7, _fixed_text(device.sw_version, 15))
-    reg(0xBA, _fixed_text(device.model, 24))
+    reg(0xBA, _fixed_text(identity, 24))
     reg(0xC0, protocol_version)
     return build_frame(CMD_READ_ALL, bytes(out), source=SOURCE_BMS, transport=1)

@@ -4,6 +4,7 @@ for what the host does to it. The fake BlueZ (``fake_bluez.py``) makes it reacha
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -64,8 +65,22 @@ class Peripheral:
         self.advertising = True
         self.connect_delay = 0.0
         self.resolve_delay = 0.0
+        self._connect_hangs = False
         self.writes: list[tuple[str, bytes]] = []
+        self.last_notified: float | None = None  # event-loop time of the last notification sent
         self.host: FakeBlueZ | None = None
+
+    @property
+    def connect_hangs(self) -> bool:
+        """Fault: a Connect is never answered (the radio never completes the link) while this is
+        set; clearing it lets the held ones go ahead, and a Disconnect cancels them."""
+        return self._connect_hangs
+
+    @connect_hangs.setter
+    def connect_hangs(self, on: bool) -> None:
+        self._connect_hangs = on
+        if not on and self.host is not None:
+            self.host.release_connects(self)
 
     # Hooks -------------------------------------------------------------------------------------
 
@@ -89,7 +104,10 @@ class Peripheral:
         """Sends a notification; False when nobody is subscribed (it is then lost, as on air)."""
         if len(data) > self.mtu - 3:
             raise ValueError(f"{len(data)} bytes do not fit a notification at MTU {self.mtu}")
-        return self.host is not None and self.host.notify(self, char_uuid, bytes(data))
+        sent = self.host is not None and self.host.notify(self, char_uuid, bytes(data))
+        if sent:
+            self.last_notified = asyncio.get_running_loop().time()
+        return sent
 
     def drop_connection(self) -> None:
         """The device ends the link (out of range, reboot, a BMS that gave up on us)."""

@@ -14,6 +14,12 @@ reproduced on purpose:
 * every disconnect, by host or device, ends with ``Connected`` false (bleak's disconnect waits
   for it);
 * writes reach the peripheral in order; a read also updates ``Value``, as bluetoothd does.
+
+Two hangs can be switched on at run time: a peripheral whose Connect is never answered
+(``Peripheral.connect_hangs``), and a bluetoothd that stops answering altogether (``hang`` /
+``resume``): its name stays on the bus, but every call waits and nothing is signalled until it
+resumes, then it works through what queued up, in order, as a daemon that was stuck does.
+``hang(only=...)`` holds just the calls to some methods, to stop a client at one exact step.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from dbus_fast import Message, MessageType, Variant
@@ -69,6 +75,7 @@ class _Link:
         self.chars: dict[str, str] = {}  # characteristic path → uuid
         self.writes: asyncio.Queue | None = None
         self.writer: asyncio.Task | None = None
+        self.held_connects: list[Message] = []  # Connects the peripheral's connect_hangs holds
 
 
 class FakeBlueZ:
@@ -87,6 +94,10 @@ class FakeBlueZ:
         self._tasks: set[asyncio.Task] = set()
         self._advertiser: asyncio.Task | None = None
         self._rng = random.Random(0)
+        # While hung: the calls (and bus signals) that came in, and what we would have sent.
+        self._held_in: list[Message] | None = None
+        self._held_out: list[Message] = []
+        self._hang_only: frozenset[str] | None = None  # the methods that hang; None: everything
         self._handlers: dict[tuple[str, str], Callable[[Message], Message | bool]] = {
             (ADAPTER, "StartDiscovery"): self._start_discovery,
             (ADAPTER, "StopDiscovery"): self._stop_discovery,
@@ -137,6 +148,8 @@ class FakeBlueZ:
         (its manager lives as long as its event loop) is not left with stale devices."""
         if self._bus is None:
             return
+        self._held_in = None  # calls a hung daemon never answered stay unanswered
+        self._flush()
         if self._advertiser is not None:
             self._advertiser.cancel()
         for link in list(self.links.values()):
@@ -187,6 +200,42 @@ class FakeBlueZ:
     def drop(self, peripheral: Peripheral) -> None:
         self._disconnect(self._link_of(peripheral))
 
+    def release_connects(self, peripheral: Peripheral) -> None:
+        """The peripheral answers connection requests again: the held Connects go ahead."""
+        link = self._link_of(peripheral)
+        held, link.held_connects = link.held_connects, []
+        for msg in held:
+            self._spawn(self._connecting(msg, link))
+
+    @property
+    def hung(self) -> bool:
+        """Whether bluetoothd as a whole has stopped answering (``hang()`` without ``only``)."""
+        return self._held_in is not None and self._hang_only is None
+
+    def hang(self, only: Collection[str] | None = None) -> None:
+        """bluetoothd stops answering: every call to org.bluez waits, no signal is sent (no
+        advertisement, notification or link change reaches a client) until ``resume``. With
+        ``only`` (method names such as ``StartNotify``), just the calls to those methods wait."""
+        if self._held_in is None:
+            self._held_in = []
+        self._hang_only = None if only is None else frozenset(only)
+
+    def held(self) -> list[str]:
+        """The methods of the calls waiting for an answer, oldest first (``hang``, ``connect_hangs``)."""
+        waiting = [m.member or "" for m in self._held_in or [] if m.message_type == MessageType.METHOD_CALL]
+        return waiting + [m.member or "" for link in self.links.values() for m in link.held_connects]
+
+    def resume(self) -> None:
+        """bluetoothd catches up: what it would have sent goes out, then the calls that waited
+        are answered in the order they came, late replies to callers that gave up included."""
+        held, self._held_in = self._held_in or [], None
+        self._hang_only = None
+        self._flush()
+        for msg in held:
+            answer = self._answer(msg)
+            if isinstance(answer, Message):
+                self._send(answer)
+
     def _link_of(self, peripheral: Peripheral) -> _Link:
         for link in self.links.values():
             if link.peripheral is peripheral:
@@ -196,8 +245,19 @@ class FakeBlueZ:
     # Objects and signals ---------------------------------------------------------------------
 
     def _emit(self, path: str, interface: str, member: str, signature: str, body: list[Any]) -> None:
-        assert self._bus is not None
-        self._bus.send(Message.new_signal(path, interface, member, signature, body))
+        self._send(Message.new_signal(path, interface, member, signature, body))
+
+    def _send(self, message: Message) -> None:
+        if self.hung:
+            self._held_out.append(message)
+        elif self._bus is not None:
+            self._bus.send(message)
+
+    def _flush(self) -> None:
+        out, self._held_out = self._held_out, []
+        if self._bus is not None:
+            for message in out:
+                self._bus.send(message)
 
     def _add_object(self, path: str, interfaces: dict[str, Props]) -> None:
         self.objects[path] = interfaces
@@ -246,7 +306,7 @@ class FakeBlueZ:
         while True:
             for link in list(self.links.values()):
                 p = link.peripheral
-                if not self.discovering.get(link.adapter) or not p.advertising or link.connected:
+                if self.hung or not self.discovering.get(link.adapter) or not p.advertising or link.connected:
                     continue
                 if not link.exported:
                     self._export_device(link)
@@ -257,6 +317,18 @@ class FakeBlueZ:
     # Method calls ----------------------------------------------------------------------------
 
     def _handle(self, msg: Message) -> Message | bool | None:
+        if self._held_in is not None and self._hangs(msg):
+            self._held_in.append(msg)
+            return True
+        return self._answer(msg)
+
+    def _hangs(self, msg: Message) -> bool:
+        if msg.message_type == MessageType.METHOD_CALL:
+            return self._hang_only is None or msg.member in self._hang_only
+        # The bus's news of clients leaving is dealt with in its turn, after the calls before it.
+        return self.hung and msg.message_type == MessageType.SIGNAL and msg.member == "NameOwnerChanged"
+
+    def _answer(self, msg: Message) -> Message | bool | None:
         if msg.message_type == MessageType.SIGNAL:
             if msg.member == "NameOwnerChanged" and msg.body[2] == "":
                 self._forget_sender(msg.body[0])
@@ -339,7 +411,11 @@ class FakeBlueZ:
     # Links -----------------------------------------------------------------------------------
 
     def _connect(self, msg: Message) -> bool:
-        self._spawn(self._connecting(msg, self.links[msg.path or ""]))
+        link = self.links[msg.path or ""]
+        if link.peripheral.connect_hangs:
+            link.held_connects.append(msg)
+        else:
+            self._spawn(self._connecting(msg, link))
         return True
 
     async def _connecting(self, msg: Message, link: _Link) -> None:
@@ -347,10 +423,10 @@ class FakeBlueZ:
         if p.connect_delay:
             await asyncio.sleep(p.connect_delay)
         if link.connected:
-            self._reply(Message.new_method_return(msg))
+            self._send(Message.new_method_return(msg))
             return
         if not p.connectable:
-            self._reply(Message.new_error(msg, "org.bluez.Error.Failed", "Software caused connection abort"))
+            self._send(Message.new_error(msg, "org.bluez.Error.Failed", "Software caused connection abort"))
             return
         generation = link.generation
         link.connected = True
@@ -359,14 +435,14 @@ class FakeBlueZ:
         self._set(link.path, DEVICE, {"Connected": Variant("b", True)})
         p.on_connect()
         if p.resolve_delay:
-            self._reply(Message.new_method_return(msg))  # Connect returns before services resolve
+            self._send(Message.new_method_return(msg))  # Connect returns before services resolve
             await asyncio.sleep(p.resolve_delay)
             if link.generation != generation:
                 return
         self._export_gatt(link)
         self._set(link.path, DEVICE, {"ServicesResolved": Variant("b", True)})
         if not p.resolve_delay:
-            self._reply(Message.new_method_return(msg))
+            self._send(Message.new_method_return(msg))
 
     def _export_gatt(self, link: _Link) -> None:
         handle = FIRST_HANDLE
@@ -398,7 +474,12 @@ class FakeBlueZ:
                     link.gatt.append(desc_path)
 
     def _disconnect_call(self, msg: Message) -> Message:
-        self._disconnect(self.links[msg.path or ""])
+        link = self.links[msg.path or ""]
+        # Told to disconnect, bluetoothd gives up a connect still in progress.
+        held, link.held_connects = link.held_connects, []
+        for call in held:
+            self._send(Message.new_error(call, "org.bluez.Error.Failed", "Operation canceled"))
+        self._disconnect(link)
         return Message.new_method_return(msg)
 
     def _disconnect(self, link: _Link) -> None:
@@ -427,14 +508,14 @@ class FakeBlueZ:
         if p.pin is not None:
             agent = self.default_agent
             if agent is None:
-                self._reply(Message.new_error(msg, "org.bluez.Error.AuthenticationFailed", "no agent to ask for the PIN"))
+                self._send(Message.new_error(msg, "org.bluez.Error.AuthenticationFailed", "no agent to ask for the PIN"))
                 return
             answer = await self._call(agent[0], agent[1], "org.bluez.Agent1", "RequestPinCode", "o", [link.path])
             if answer.message_type == MessageType.ERROR or answer.body[0] != p.pin:
-                self._reply(Message.new_error(msg, "org.bluez.Error.AuthenticationFailed", "Authentication Failed"))
+                self._send(Message.new_error(msg, "org.bluez.Error.AuthenticationFailed", "Authentication Failed"))
                 return
         self._set(link.path, DEVICE, {"Paired": Variant("b", True), "Bonded": Variant("b", True)})
-        self._reply(Message.new_method_return(msg))
+        self._send(Message.new_method_return(msg))
 
     def _register_agent(self, msg: Message) -> Message:
         self.agents[msg.body[0]] = (msg.sender, msg.body[0])
@@ -507,16 +588,12 @@ class FakeBlueZ:
                     await result
             except GattError as exc:
                 if msg is not None:
-                    self._reply(Message.new_error(msg, "org.bluez.Error.Failed", _att_failure(exc)))
+                    self._send(Message.new_error(msg, "org.bluez.Error.Failed", _att_failure(exc)))
                 continue
             if msg is not None:
-                self._reply(Message.new_method_return(msg))
+                self._send(Message.new_method_return(msg))
 
     # Plumbing --------------------------------------------------------------------------------
-
-    def _reply(self, message: Message) -> None:
-        if self._bus is not None:
-            self._bus.send(message)
 
     async def _call(self, destination: str, path: str, interface: str, member: str, signature: str = "",
                     body: list[Any] | None = None) -> Message:

@@ -57,12 +57,15 @@ class DaemonHarness:
         ble_layouts: tuple[str, ...] = (),
         extra_config: str = "",
         ble_config: str = "",
+        stop_hold: float | None = 0.2,
     ) -> None:
         self.private = private
         self.tmp = tmp
         self.count = count
         self.extra_config = extra_config
         self.ble_config = ble_config
+        # Short by default: every test stops a daemon, and the stop's hold of CCL 0 is tested on its own.
+        self.stop_hold = stop_hold
         self.sims = [make_simulator("jk-nw", seed=i + 1) for i in range(count)]
         for i, sim in enumerate(self.sims):
             sim.device.serial = f"SIM{i:04d}"
@@ -83,6 +86,8 @@ class DaemonHarness:
 
     def config_text(self) -> str:
         lines = [f"state_dir: {self.tmp / 'state'}", self.extra_config, "batteries:"]
+        if self.stop_hold is not None:
+            lines.insert(1, f"stop_hold: {self.stop_hold}")
         for i in range(self.count):
             lines += ["  - type: jk-nw", f"    port: {self.tmp / f'ttyJK{i}'}", f"    alias: jk{i}"]
         for i in range(len(self.ble_sims)):
@@ -94,8 +99,7 @@ class DaemonHarness:
         """Starts localsettings, the simulators (unless ``serve`` is False) and the daemon."""
         self.bus = await MessageBus(bus_address=self.private.address).connect()
         if with_settings:
-            self.settings = LocalSettings(self.tmp / "settings.json")
-            await self.settings.start(self.bus)
+            await self.start_settings()
         if serve:
             for server in self.servers:
                 server.start()
@@ -116,6 +120,12 @@ class DaemonHarness:
             stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent,
         )
+
+    async def start_settings(self) -> None:
+        """Starts the localsettings stand-in: by ``start``, or later, as on a GX where it comes up late."""
+        assert self.bus is not None
+        self.settings = LocalSettings(self.tmp / "settings.json")
+        await self.settings.start(self.bus)
 
     def ble_env(self) -> dict[str, str]:
         """What a child process needs to reach the fake BlueZ through bleak."""

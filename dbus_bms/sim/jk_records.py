@@ -48,6 +48,9 @@ class JkRecordSimulator:
             nominal_capacity=self.pack.capacity_ah,
         )
         self.fault = Fault.NONE
+        # Byte offset → bytes written over every cell-info record before its checksum is made:
+        # a corrupt value that a sum8 let through, or a BMS that sends nonsense with a valid record.
+        self.corrupt: dict[int, bytes] | None = None
         self.requests: dict[int, int] = {}
         self.counter = 0
         self._rng = random.Random(seed)
@@ -68,7 +71,16 @@ class JkRecordSimulator:
     def cell_info(self) -> bytes:
         """The next cell-info record, as the stream after 0x96 sends it."""
         self.counter = (self.counter + 1) & 0xFF
-        return self._out(jk02.encode_cell_info(self.pack.sample(), self.layout, self.counter))
+        record = jk02.encode_cell_info(self.pack.sample(), self.layout, self.counter)
+        if self.corrupt:
+            damaged = bytearray(record)
+            for offset, data in self.corrupt.items():
+                if not 0 <= offset <= jk02.RECORD_LEN - 1 - len(data):
+                    raise ValueError(f"{len(data)} bytes at offset {offset} do not fit before the checksum")
+                damaged[offset : offset + len(data)] = data
+            damaged[-1] = jk02.checksum(damaged[:-1])
+            record = bytes(damaged)
+        return self._out(record)
 
     def _out(self, record: bytes) -> bytes:
         return apply_fault(self.fault, record, self._rng)

@@ -2,20 +2,26 @@
 
 It serves what dbus-bms uses: ``AddSetting`` on /Settings (which keeps an existing value, and for
 ``ClassAndVrmInstance`` hands out the lowest free instance of the class, as localsettings does),
-and GetValue/SetValue/GetText on every setting, kept in a JSON file.
+GetValue/GetText on every setting, and SetValue answering as localsettings does: 0 once the value
+is saved, -1 when it cannot be. Settings are kept in a JSON file, written durably.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 from pathlib import Path
 from typing import Any
 
 from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
 
-from ..victron.busitem import BusItemTree, unwrap
+from .. import statefile
+from ..victron.busitem import BUSITEM, BusItemTree, unwrap
 from ..victron.settings import SETTINGS_INTERFACE, SETTINGS_SERVICE
+
+log = logging.getLogger("dbus_bms.sim")
+
+_SET_OK, _SET_ERROR = 0, -1
 
 
 class LocalSettings:
@@ -24,32 +30,21 @@ class LocalSettings:
         self.tree: BusItemTree | None = None
 
     async def start(self, bus: MessageBus) -> None:
-        # AddSetting first: the tree's own handler would answer it on /Settings with UnknownMethod.
-        bus.add_message_handler(self._handle_add)
+        # Our calls first: the tree's own handler would answer AddSetting with UnknownMethod and
+        # SetValue with its own codes.
+        bus.add_message_handler(self._handle)
         self.tree = BusItemTree(bus)
-        saved = json.loads(self.store.read_text()) if self.store.exists() else {}
+        saved = statefile.read_json(self.store) or {}
         for path, value in saved.items():
-            self._add(path, value)
+            self.tree.add(path, value)
         await bus.request_name(SETTINGS_SERVICE)
-
-    def _add(self, path: str, value: Any) -> None:
-        assert self.tree is not None
-        self.tree.add(path, value, writeable=True, on_write=self._on_write)
-
-    def _on_write(self, path: str, value: Any) -> bool:
-        assert self.tree is not None
-        # The tree stores the value after this returns; save what it will hold.
-        self._save({**self._values(), path: value})
-        return True
 
     def _values(self) -> dict[str, Any]:
         assert self.tree is not None
         return self.tree.values()
 
     def _save(self, values: dict[str, Any]) -> None:
-        tmp = self.store.with_suffix(".tmp")
-        tmp.write_text(json.dumps(values, indent=1, sort_keys=True))
-        tmp.replace(self.store)
+        statefile.write_json(self.store, values)
 
     def _free_instance(self, cls: str, wanted: int) -> int:
         taken = {
@@ -61,14 +56,16 @@ class LocalSettings:
             wanted += 1
         return wanted
 
-    def _handle_add(self, msg: Message) -> Message | None:
-        if (
-            msg.message_type != MessageType.METHOD_CALL
-            or msg.member != "AddSetting"
-            or msg.path != "/Settings"
-            or msg.interface not in (SETTINGS_INTERFACE, None)
-        ):
+    def _handle(self, msg: Message) -> Message | None:
+        if msg.message_type != MessageType.METHOD_CALL or self.tree is None:
             return None
+        if msg.member == "AddSetting" and msg.path == "/Settings" and msg.interface in (SETTINGS_INTERFACE, None):
+            return self._add_setting(msg)
+        if msg.member == "SetValue" and msg.interface in (BUSITEM, None) and msg.path in self.tree and msg.signature == "v":
+            return self._set_value(msg)
+        return None
+
+    def _add_setting(self, msg: Message) -> Message:
         assert self.tree is not None
         group, name, default = msg.body[0], msg.body[1], unwrap(msg.body[2])
         path = "/".join(["/Settings", *(part.strip("/") for part in (group, name) if part.strip("/"))])
@@ -76,6 +73,21 @@ class LocalSettings:
             if name == "ClassAndVrmInstance" and isinstance(default, str) and ":" in default:
                 cls, wanted = default.split(":", 1)
                 default = f"{cls}:{self._free_instance(cls, int(wanted))}"
-            self._add(path, default)
-            self._save(self._values())
-        return Message.new_method_return(msg, "i", [0])
+            self.tree.add(path, default)
+            try:
+                self._save(self._values())
+            except OSError as exc:
+                # localsettings, too, keeps a new setting in memory and saves it with the next write.
+                log.warning("%s: cannot save the settings (%s)", self.store, exc)
+        return Message.new_method_return(msg, "i", [_SET_OK])
+
+    def _set_value(self, msg: Message) -> Message:
+        assert self.tree is not None
+        value = unwrap(msg.body[0])
+        try:
+            self._save({**self._values(), msg.path: value})
+        except OSError as exc:
+            log.warning("%s: cannot save %s (%s)", self.store, msg.path, exc)
+            return Message.new_method_return(msg, "i", [_SET_ERROR])
+        self.tree.update({msg.path: value})
+        return Message.new_method_return(msg, "i", [_SET_OK])

@@ -8,25 +8,30 @@ the same way. What BLE adds is handled here, not in the devices:
   accept a single central, and a stale link would refuse us until it timed out;
 * a lost link is taken up again on the next ``open``; failed connects back off exponentially
   with jitter, so a BMS out of range costs little and several BMSes do not retry in lockstep;
-* ``keep_alive=False`` disconnects after every poll, freeing the BMS for the phone app.
+* ``keep_alive=False`` disconnects after every poll, freeing the BMS for the phone app;
+* nothing waits on BlueZ without a bound: a connect gets ``connect_timeout``, letting a link go
+  ``BLUEZ_REPLY_TIMEOUT``, and a step cut short (by its bound, or by the poll's deadline cancelling
+  it) is cancelled firmly, so the next ``open`` starts from a clean state whatever BlueZ does.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from bleak import BleakClient
+from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError
 from bleak_retry_connector import close_stale_connections, establish_connection
 
 from .backoff import Backoff
 from .ble_agent import PinAgent
 from .ble_address import is_mac
-from .ble_discovery import Discovery
+from .ble_discovery import BLUEZ_REPLY_TIMEOUT, Discovery
 from .errors import TransportError
 
 log = logging.getLogger("dbus_bms.ble")
@@ -36,6 +41,17 @@ log = logging.getLogger("dbus_bms.ble")
 MAX_BUFFERED = 16 * 1024
 
 _BLE_ERRORS = (BleakError, TimeoutError, OSError, EOFError)
+
+# The bound of one connect, from closing a stale link to notifications switched on. A connect that
+# succeeds on a real radio takes 1-5 s (service discovery included); 15 s leaves room for
+# bleak-retry-connector's second attempt after a quick failure. Its own attempts wait 20 s each,
+# two of them 40 s, when BlueZ never answers: this bound ends that.
+CONNECT_TIMEOUT = 15.0
+# A step whose cleanup itself waits on BlueZ (bleak disconnects a connect it abandons) is cancelled
+# again after BLUEZ_REPLY_TIMEOUT, this many times at most; bleak's cleanups need two.
+_CANCEL_ROUNDS = 3
+
+_T = TypeVar("_T")
 
 
 class BleTransport:
@@ -51,6 +67,7 @@ class BleTransport:
         pin: str | None = None,
         keep_alive: bool = True,
         scan_timeout: float = 10.0,
+        connect_timeout: float = CONNECT_TIMEOUT,
         max_buffered: int = MAX_BUFFERED,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -62,6 +79,7 @@ class BleTransport:
         self.pin = pin
         self.keep_alive = keep_alive
         self.scan_timeout = scan_timeout
+        self.connect_timeout = connect_timeout
         self.max_buffered = max_buffered
         self.backoff = backoff or Backoff()
         self.clock = clock
@@ -106,6 +124,9 @@ class BleTransport:
         except _BLE_ERRORS as exc:
             reason = str(exc) or type(exc).__name__
             raise TransportError(f"{self.describe()}: cannot connect ({reason}); {self._failed()}") from exc
+        except asyncio.CancelledError:
+            self._failed()  # a connect the poll's deadline cut short failed too: back off
+            raise
         self.backoff.succeeded()
         self.opens += 1
 
@@ -123,25 +144,33 @@ class BleTransport:
             where = f" on {self.adapter}" if self.adapter else ""
             raise TransportError(f"{self.describe()}: not found{where} within {self.scan_timeout:g} s of scanning")
         self.address = device.address.upper()
-        await close_stale_connections(device)
+        self._lost = None
+        self._buffer.clear()
         try:
-            client = await establish_connection(
-                BleakClient, device, self.describe(), disconnected_callback=self._on_disconnect, max_attempts=2
-            )
+            await _bounded(self._link_up(device), self.connect_timeout, discard=self._let_go)
+        except TimeoutError:
+            raise TransportError(f"{self.describe()}: no link within {self.connect_timeout:g} s") from None
         except BleakError as exc:
             if "not found" in str(exc).lower():
                 discovery.forget(self.target)  # BlueZ dropped the object; the next attempt scans
             raise
-        self._lost = None
-        self._buffer.clear()
+
+    async def _link_up(self, device: BLEDevice) -> BleakClient:
+        """Connects and switches notifications on; the link is ours (``_client``) from just before
+        the first notification can arrive, and is let go again if anything after that fails."""
+        await close_stale_connections(device)
+        client = await establish_connection(
+            BleakClient, device, self.describe(), disconnected_callback=self._on_disconnect, max_attempts=2
+        )
         self._client = client
         try:
             if self.pin:
                 await self._pair(client)
-            await client.start_notify(self.notify_uuid, self._on_notify)
-        except _BLE_ERRORS:
-            await self._drop()
+            await client.start_notify(self.notify_uuid, functools.partial(self._on_notify, client))
+        except BaseException:
+            await self._let_go(client)
             raise
+        return client
 
     async def _pair(self, client: BleakClient) -> None:
         """Pairs with the configured PIN; a bonded device returns at once."""
@@ -153,7 +182,9 @@ class BleTransport:
         finally:
             await agent.unregister()
 
-    def _on_notify(self, _char: object, data: bytearray) -> None:
+    def _on_notify(self, client: BleakClient, _char: object, data: bytearray) -> None:
+        if client is not self._client:
+            return  # a link we let go of: its bytes belong to no stream of ours
         self._buffer += data
         excess = len(self._buffer) - self.max_buffered
         if excess > 0:
@@ -173,7 +204,8 @@ class BleTransport:
         await self.open()
         assert self._client is not None
         try:
-            await self._client.write_gatt_char(self.write_uuid, data, response=False)
+            writing = self._client.write_gatt_char(self.write_uuid, data, response=False)
+            await _bounded(writing, BLUEZ_REPLY_TIMEOUT)
         except _BLE_ERRORS as exc:
             await self._drop()
             raise TransportError(f"{self.describe()}: write failed: {exc or type(exc).__name__}") from exc
@@ -210,11 +242,76 @@ class BleTransport:
             await self._drop()
 
     async def close(self) -> None:
+        """Lets the link go: at most ``BLUEZ_REPLY_TIMEOUT`` s (and bleak's own cleanup, which needs
+        no answer) when bluetoothd does not answer."""
         await self._drop()
 
     async def _drop(self) -> None:
+        """Forgets the link at once (the next ``open`` connects afresh), then lets it go."""
         client, self._client = self._client, None
         self._lost = None
+        self._buffer.clear()
         if client is not None:
-            with contextlib.suppress(*_BLE_ERRORS):
-                await client.disconnect()
+            await self._let_go(client)
+
+    async def _let_go(self, client: BleakClient) -> None:
+        """Disconnects without waiting on a bluetoothd that does not answer. bleak's disconnect
+        always closes the client's D-Bus connection and unhooks its callbacks, even when cut short."""
+        if self._client is client:
+            self._client = None
+        try:
+            await _bounded(client.disconnect(), BLUEZ_REPLY_TIMEOUT)
+        except TimeoutError:
+            log.info("%s: BlueZ did not confirm the disconnect within %g s; link forgotten",
+                     self.describe(), BLUEZ_REPLY_TIMEOUT)
+        except _BLE_ERRORS as exc:
+            log.debug("%s: disconnect failed (%s); link forgotten", self.describe(), exc)
+
+
+async def _bounded(
+    work: Awaitable[_T], seconds: float, *, discard: Callable[[_T], Awaitable[None]] | None = None
+) -> _T:
+    """Awaits ``work`` for at most ``seconds`` (TimeoutError after that). When it overruns or we are
+    cancelled, the work is cancelled and waited for before we go on, so nothing of it carries on
+    behind our back; a result it produced that nobody will take is handed to ``discard``."""
+    task = asyncio.ensure_future(work)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        await _end(task, discard)
+        raise
+    if not done:
+        await _end(task, discard)
+        raise TimeoutError(f"no answer within {seconds:g} s")
+    return task.result()
+
+
+async def _end(task: asyncio.Task, discard: Callable[[Any], Awaitable[None]] | None) -> None:
+    """Cancels ``task`` and waits for it. Its cleanup may itself wait on a BlueZ that does not answer
+    (bleak sends Disconnect for a connect it abandons): that wait is cancelled in turn."""
+    for _ in range(_CANCEL_ROUNDS):
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=BLUEZ_REPLY_TIMEOUT)
+        if done:
+            break
+    else:
+        log.warning("a BLE operation did not end when cancelled; left to finish on its own")
+        task.add_done_callback(functools.partial(_late, discard=discard))
+        return
+    if task.cancelled() or task.exception() is not None:
+        return  # the error of work cut short tells nothing the caller does not know
+    if discard is not None:
+        await discard(task.result())
+
+
+def _late(task: asyncio.Task, *, discard: Callable[[Any], Awaitable[None]] | None) -> None:
+    """The end of a task ``_end`` gave up on: its error is taken, its result discarded."""
+    if task.cancelled() or task.exception() is not None:
+        return
+    if discard is not None:
+        _background.add(leftover := asyncio.ensure_future(discard(task.result())))
+        leftover.add_done_callback(_background.discard)
+
+
+# Tasks nobody awaits any more, kept referenced until they end.
+_background: set[asyncio.Future] = set()

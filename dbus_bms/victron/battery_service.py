@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 import re
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
 from dbus_fast.aio import MessageBus
 
-from .. import __version__
+from .. import __version__, statefile
 from ..charge.types import Limits
 from ..model import ALARM_ALARM, ALARM_NAMES, Sample
 from . import settings
@@ -20,6 +21,14 @@ SERVICE_PREFIX = "com.victronenergy.battery."
 # Not in Victron's product-id tables, and not 0xBA77, which Victron reserved for another driver:
 # systemcalc applies brand quirks by ProductId, so a borrowed id would borrow its quirks.
 PRODUCT_ID = 0xBD01
+# The instance localsettings is asked for first, and the fallback when none is configured.
+DEFAULT_INSTANCE = 512
+CUSTOM_NAME_MAX = 64
+# Without localsettings, /CustomName goes to the state dir at most this often (s): a client that
+# writes it in a loop costs one flash write per period, the last value wins, stop() writes the rest.
+NAME_WRITE_SPACING = 5.0
+
+log = logging.getLogger("dbus_bms.victron")
 
 _MEASUREMENTS = (
     "/Dc/0/Voltage", "/Dc/0/Current", "/Dc/0/Power", "/Dc/0/Temperature", "/Soc", "/Soh", "/Capacity",
@@ -44,11 +53,24 @@ def service_name(suffix: str) -> str:
     return SERVICE_PREFIX + (clean if clean and not clean[0].isdigit() else "_" + clean)
 
 
+def valid_custom_name(value: Any) -> bool:
+    """Printable text of at most CUSTOM_NAME_MAX characters ("" clears the name)."""
+    return isinstance(value, str) and len(value) <= CUSTOM_NAME_MAX and value.isprintable()
+
+
 def _cell_id(cells: list[float], pick) -> str:
     return f"C{cells.index(pick(cells)) + 1}"
 
 
 class BatteryService:
+    """The service of one battery; ``start`` registers it, ``publish`` fills it.
+
+    The device instance and /CustomName live in localsettings, as for Victron's own devices. At
+    ``start`` the service waits up to ``settings_wait`` s for localsettings (velib's SettingsDevice
+    waits the same way); if it never came (a desktop), the configured instance is used and the name
+    is kept in ``state_dir``, and the service moves to localsettings as soon as it appears.
+    """
+
     def __init__(
         self,
         bus: MessageBus,
@@ -61,6 +83,7 @@ class BatteryService:
         device_instance_fallback: int | None,
         state_dir: Path,
         cell_count: int | None,
+        settings_wait: float = 10.0,
     ) -> None:
         self.bus = bus
         self.unique_id = unique_id
@@ -68,19 +91,40 @@ class BatteryService:
         self.product_name = product_name
         self.process_name = process_name
         self.connection = connection
-        self.fallback = device_instance_fallback
+        self.fallback = device_instance_fallback if device_instance_fallback is not None else DEFAULT_INSTANCE
         self.state_file = Path(state_dir) / f"{settings.setting_key(unique_id)}.json"
+        # Where /CustomName is kept while localsettings is absent.
+        self.name_file = statefile.CoalescedJsonFile(self.state_file, NAME_WRITE_SPACING)
         self.cells = cell_count or 0
+        self.settings_wait = settings_wait
         self.tree = BusItemTree(bus)
         self._use_settings = False
+        self._presence = settings.SettingsPresence(bus, on_appear=self._settings_appeared)
         self._custom_name_setting = f"/Settings/Devices/{settings.setting_key(unique_id)}/CustomName"
-        self._pending: set[asyncio.Task] = set()
+        # One /CustomName change at a time: a SetValue or the move to localsettings.
+        self._name_lock = asyncio.Lock()
+        self._name_set_meanwhile = False
+        self._move: asyncio.Task | None = None
+        self._registered = False
 
     async def start(self) -> None:
         t = self.tree
-        self._use_settings = await settings.available(self.bus)
-        instance = await settings.device_instance(self.bus, self.unique_id, fallback=self.fallback)
-        custom = await self._load_custom_name()
+        await self._presence.start()
+        instance: int | None = None
+        if await self._presence.wait(self.settings_wait):
+            try:
+                instance, custom = await self._settings_values(self._load_file_name())
+                self._use_settings = True
+            except settings.SettingsError as exc:
+                log.warning("%s: localsettings failed (%s); using the fallback until it starts again", self.name, exc)
+        else:
+            log.warning(
+                "%s: localsettings (%s) not on the bus after %g s: device instance %d from the config, "
+                "/CustomName kept in %s; moving to localsettings when it appears",
+                self.name, settings.SETTINGS_SERVICE, self.settings_wait, self.fallback, self.state_file.parent,
+            )
+        if instance is None:
+            instance, custom = self.fallback, self._load_file_name()
         for path, value in (
             ("/Mgmt/ProcessName", self.process_name),
             ("/Mgmt/ProcessVersion", __version__),
@@ -96,9 +140,20 @@ class BatteryService:
         t.update({"/Mgmt/Connection": self.connection, "/ProductName": self.product_name, "/Connected": 0})
         self._add_cells(self.cells)
         await self.bus.request_name(self.name)
+        self._registered = True
+        if not self._use_settings and self._presence.present:
+            self._settings_appeared()  # it came while the service was being set up
 
     async def stop(self) -> None:
-        await self.bus.release_name(self.name)
+        """Leaves the bus; a /CustomName not yet written to the state dir is written first."""
+        if self._move is not None:
+            self._move.cancel()
+            await asyncio.gather(self._move, return_exceptions=True)
+        await self.name_file.flush()
+        if self.bus.connected:
+            await self._presence.close()
+            await self.bus.release_name(self.name)
+        self._registered = False
 
     def _add_cells(self, upto: int) -> None:
         for i in range(1, upto + 1):
@@ -107,28 +162,88 @@ class BatteryService:
                 self.tree.add(f"/Balances/Cell{i}")
         self.cells = max(self.cells, upto)
 
-    async def _load_custom_name(self) -> str:
-        if self._use_settings:
-            return await settings.add_setting(self.bus, self._custom_name_setting, "")
+    async def _settings_values(self, ours: str) -> tuple[int, str]:
+        """The device instance and /CustomName from localsettings. ``ours``, a name kept without
+        it, goes into localsettings when the owner set it while localsettings was away, or when
+        localsettings has none."""
+        instance = await settings.device_instance(self.bus, self.unique_id)
+        stored = await settings.add_setting(self.bus, self._custom_name_setting, "")
+        stored = stored if valid_custom_name(stored) else ""
+        if ours != stored and (self._name_set_meanwhile or (ours and not stored)):
+            await settings.set_value(self.bus, self._custom_name_setting, ours)
+            log.info("%s: /CustomName %r handed to localsettings", self.name, ours)
+            stored = ours
+        # localsettings keeps the name from now on; the state-dir copy would only go stale.
+        await self.name_file.discard()
         try:
-            return json.loads(self.state_file.read_text()).get("custom_name", "")
-        except (OSError, ValueError):
-            return ""
+            self.state_file.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("%s: cannot remove %s (%s)", self.name, self.state_file, exc)
+        return instance, stored
 
-    def _on_custom_name(self, path: str, value: Any) -> bool:
-        if not isinstance(value, str) or len(value) > 64:
-            return False
+    def _settings_appeared(self) -> None:
         if self._use_settings:
-            # A BusItem write handler cannot wait for a call of its own; the save follows at once.
-            task = asyncio.get_running_loop().create_task(settings.set_value(self.bus, self._custom_name_setting, value))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
-        else:
-            self.state_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.state_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"custom_name": value}))
-            tmp.replace(self.state_file)
-        return True
+            log.info("%s: localsettings is back", self.name)
+            return
+        if self._registered and (self._move is None or self._move.done()):
+            self._move = asyncio.get_running_loop().create_task(self._move_to_settings())
+
+    async def _move_to_settings(self) -> None:
+        async with self._name_lock:
+            if self._use_settings:
+                return
+            try:
+                instance, custom = await self._settings_values(self.tree.value("/CustomName"))
+            except settings.SettingsError as exc:
+                log.warning("%s: localsettings appeared but failed (%s); staying on the fallback", self.name, exc)
+                return
+            self._use_settings = True
+            self.tree.update({"/CustomName": custom})
+            old = self.tree.value("/DeviceInstance")
+            if instance != old:
+                # GX consumers (dbusmonitor, so systemcalc and the GUI) read /DeviceInstance once,
+                # when a service appears, and keep it until the service leaves the bus: a new
+                # instance takes effect only by leaving the bus and coming back.
+                await self.bus.release_name(self.name)
+                self.tree.update({"/DeviceInstance": instance})
+                await self.bus.request_name(self.name)
+            log.info("%s: moved to localsettings: device instance %d (was %d), /CustomName %r",
+                     self.name, instance, old, custom)
+
+    def _load_file_name(self) -> str:
+        try:
+            data = statefile.read_json(self.state_file)
+        except (OSError, ValueError) as exc:
+            log.warning("%s: cannot read the kept /CustomName (%s)", self.name, exc)
+            return ""
+        name = data.get("custom_name", "") if isinstance(data, dict) else ""
+        if not valid_custom_name(name):
+            log.warning("%s: %s holds no valid /CustomName; ignored", self.name, self.state_file)
+            return ""
+        return name
+
+    def _on_custom_name(self, path: str, value: Any) -> bool | Awaitable[bool]:
+        if not valid_custom_name(value):
+            return False
+        return self._keep_custom_name(value)
+
+    async def _keep_custom_name(self, value: str) -> bool:
+        """True once ``value`` is kept: confirmed by localsettings, or bound for a writable state dir."""
+        async with self._name_lock:
+            if self._use_settings:
+                try:
+                    await settings.set_value(self.bus, self._custom_name_setting, value)
+                except settings.SettingsError as exc:
+                    log.warning("%s: /CustomName %r not kept (%s)", self.name, value, exc)
+                    return False
+                return True
+            why = self.name_file.writable()
+            if why is not None:
+                log.warning("%s: /CustomName %r cannot be kept (%s)", self.name, value, why)
+                return False
+            kept = await self.name_file.put({"custom_name": value})
+            self._name_set_meanwhile = self._name_set_meanwhile or kept
+            return kept
 
     def publish(self, sample: Sample | None, limits: Limits, *, connection_text: str | None = None, link_quality: float | None = None) -> None:
         v: dict[str, Any] = {

@@ -6,9 +6,12 @@ tree and a handler lookup each. One dict and one handler answer every path.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Union
 
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
@@ -18,6 +21,12 @@ _INTROSPECTABLE = "org.freedesktop.DBus.Introspectable"
 _INVALID = Variant("ai", [])
 
 SET_OK, SET_NOT_WRITEABLE, SET_REJECTED = 0, 1, 2
+
+log = logging.getLogger("dbus_bms.victron")
+
+# A write handler answers True to accept the value, False to reject it, or with a coroutine that
+# answers so later (a save that must finish before the caller is told it was kept).
+WriteHandler = Callable[[str, Any], Union[bool, Awaitable[bool]]]
 
 
 def wrap(value: Any) -> Variant:
@@ -55,8 +64,11 @@ def default_text(value: Any) -> str:
 class _Item:
     value: Any
     writeable: bool
-    on_write: Callable[[str, Any], bool] | None
+    on_write: WriteHandler | None
     text: Callable[[Any], str]
+    # Writes answered later are taken one at a time, in the order they came: the last one asked
+    # is the value that stays.
+    lock: asyncio.Lock | None = None
 
 
 class BusItemTree:
@@ -65,6 +77,7 @@ class BusItemTree:
     def __init__(self, bus: MessageBus) -> None:
         self.bus = bus
         self._items: dict[str, _Item] = {}
+        self._answering: set[asyncio.Task] = set()
         bus.add_message_handler(self._handle)
 
     def add(
@@ -73,9 +86,10 @@ class BusItemTree:
         value: Any = None,
         *,
         writeable: bool = False,
-        on_write: Callable[[str, Any], bool] | None = None,
+        on_write: WriteHandler | None = None,
         text: Callable[[Any], str] | None = None,
     ) -> None:
+        """A path; a SetValue on a ``writeable`` one is stored if ``on_write`` (when given) accepts it."""
         self._items[path] = _Item(value, writeable, on_write, text or default_text)
 
     def __contains__(self, path: str) -> bool:
@@ -104,20 +118,40 @@ class BusItemTree:
         for path, entry in changed.items():
             self.bus.send(Message.new_signal(path, BUSITEM, "PropertiesChanged", "a{sv}", [entry]))
 
-    def _write(self, path: str, value: Any) -> int:
+    def _write(self, msg: Message, path: str, value: Any) -> Message | bool:
         item = self._items[path]
         if not item.writeable:
-            return SET_NOT_WRITEABLE
-        if item.on_write is not None and not item.on_write(path, value):
-            return SET_REJECTED
+            return Message.new_method_return(msg, "i", [SET_NOT_WRITEABLE])
+        verdict = item.on_write(path, value) if item.on_write is not None else True
+        if inspect.isawaitable(verdict):
+            task = asyncio.get_running_loop().create_task(self._write_later(msg, item, path, value, verdict))
+            self._answering.add(task)
+            task.add_done_callback(self._answering.discard)
+            return True  # handled: the reply follows once the handler has answered
+        if not verdict:
+            return Message.new_method_return(msg, "i", [SET_REJECTED])
         self.update({path: value})
-        return SET_OK
+        return Message.new_method_return(msg, "i", [SET_OK])
+
+    async def _write_later(self, msg: Message, item: _Item, path: str, value: Any, verdict: Awaitable[bool]) -> None:
+        if item.lock is None:
+            item.lock = asyncio.Lock()
+        async with item.lock:
+            try:
+                accepted = await verdict
+            except Exception:
+                log.exception("writing %s failed", path)
+                accepted = False
+            if accepted:
+                self.update({path: value})
+        if self.bus.connected:
+            self.bus.send(Message.new_method_return(msg, "i", [SET_OK if accepted else SET_REJECTED]))
 
     def _subtree(self, path: str) -> dict[str, _Item]:
         prefix = "/" if path == "/" else path + "/"
         return {p[len(prefix):]: item for p, item in self._items.items() if p.startswith(prefix)}
 
-    def _handle(self, msg: Message) -> Message | None:
+    def _handle(self, msg: Message) -> Message | bool | None:
         if msg.message_type != MessageType.METHOD_CALL or msg.destination is None:
             return None
         if msg.interface == _INTROSPECTABLE:
@@ -132,7 +166,7 @@ class BusItemTree:
             if member == "GetText":
                 return Message.new_method_return(msg, "s", [item.text(item.value)])
             if member == "SetValue" and msg.signature == "v":
-                return Message.new_method_return(msg, "i", [self._write(path, unwrap(msg.body[0]))])
+                return self._write(msg, path, unwrap(msg.body[0]))
             return Message.new_error(msg, "org.freedesktop.DBus.Error.UnknownMethod", f"{member} on {path}")
         sub = self._subtree(path)
         if not sub:

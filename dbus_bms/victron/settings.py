@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Callable
 from typing import Any
 
 from dbus_fast import Message, MessageType, Variant
@@ -13,6 +15,18 @@ from .busitem import BUSITEM, unwrap, wrap
 SETTINGS_SERVICE = "com.victronenergy.settings"
 # AddSetting lives on this interface of localsettings' /Settings object, not on BusItem.
 SETTINGS_INTERFACE = "com.victronenergy.Settings"
+# localsettings answers at once; a call that takes longer is a localsettings that hangs, and a
+# value it has not confirmed by then is not kept.
+REPLY_TIMEOUT = 3.0
+
+_DBUS = "org.freedesktop.DBus"
+_OWNER_RULE = (
+    f"type='signal',sender='{_DBUS}',interface='{_DBUS}',member='NameOwnerChanged',arg0='{SETTINGS_SERVICE}'"
+)
+
+
+class SettingsError(LookupError):
+    """localsettings refused a call, failed it, or did not answer in time."""
 
 
 def setting_key(unique_id: str) -> str:
@@ -20,22 +34,82 @@ def setting_key(unique_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", unique_id)
 
 
+async def _bus_call(bus: MessageBus, msg: Message) -> Message:
+    try:
+        return await asyncio.wait_for(bus.call(msg), REPLY_TIMEOUT)
+    except asyncio.TimeoutError:
+        raise SettingsError(f"{msg.destination} {msg.member} {msg.path}: no answer in {REPLY_TIMEOUT:g} s") from None
+
+
 async def _call(bus: MessageBus, path: str, interface: str, member: str, signature: str = "", body: list | None = None) -> Any:
-    reply = await bus.call(
+    reply = await _bus_call(
+        bus,
         Message(destination=SETTINGS_SERVICE, path=path, interface=interface, member=member,
-                signature=signature, body=body or [])
+                signature=signature, body=body or []),
     )
     if reply.message_type == MessageType.ERROR:
-        raise LookupError(f"localsettings {member} {path}: {reply.error_name}")
+        raise SettingsError(f"localsettings {member} {path}: {reply.error_name}")
     return reply.body[0] if reply.body else None
 
 
-async def available(bus: MessageBus) -> bool:
-    reply = await bus.call(
-        Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus", interface="org.freedesktop.DBus",
-                member="NameHasOwner", signature="s", body=[SETTINGS_SERVICE])
-    )
-    return bool(reply.body and reply.body[0])
+class SettingsPresence:
+    """Whether localsettings owns its name, followed through NameOwnerChanged (no polling).
+
+    ``on_appear`` is called each time it takes the name: its first start and every restart.
+    """
+
+    def __init__(self, bus: MessageBus, on_appear: Callable[[], None] | None = None) -> None:
+        self.bus = bus
+        self.present = False
+        self._on_appear = on_appear
+        self._changed = asyncio.Event()
+
+    async def start(self) -> None:
+        self.bus.add_message_handler(self._handle)
+        # The match first, then the question: an owner that arrives in between is seen either way.
+        await _bus_call(self.bus, self._daemon("AddMatch", "s", [_OWNER_RULE]))
+        reply = await _bus_call(self.bus, self._daemon("NameHasOwner", "s", [SETTINGS_SERVICE]))
+        if reply.message_type == MessageType.METHOD_RETURN and reply.body[0]:
+            self._set(True)
+
+    async def wait(self, timeout: float) -> bool:
+        """True once localsettings is on the bus, False if it did not come within ``timeout`` s."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while not self.present and loop.time() < end:
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), end - loop.time())
+            except asyncio.TimeoutError:
+                break
+        return self.present
+
+    async def close(self) -> None:
+        self.bus.remove_message_handler(self._handle)
+        if self.bus.connected:
+            await _bus_call(self.bus, self._daemon("RemoveMatch", "s", [_OWNER_RULE]))
+
+    @staticmethod
+    def _daemon(member: str, signature: str, body: list) -> Message:
+        return Message(destination=_DBUS, path="/org/freedesktop/DBus", interface=_DBUS, member=member,
+                       signature=signature, body=body)
+
+    def _handle(self, msg: Message) -> None:
+        if (
+            msg.message_type == MessageType.SIGNAL
+            and msg.member == "NameOwnerChanged"
+            and msg.sender == _DBUS
+            and msg.body
+            and msg.body[0] == SETTINGS_SERVICE
+        ):
+            self._set(bool(msg.body[2]))
+
+    def _set(self, present: bool) -> None:
+        appeared = present and not self.present
+        self.present = present
+        self._changed.set()
+        if appeared and self._on_appear is not None:
+            self._on_appear()
 
 
 async def add_setting(bus: MessageBus, path: str, default: Any) -> Any:
@@ -48,7 +122,7 @@ async def add_setting(bus: MessageBus, path: str, default: Any) -> Any:
         bus, "/Settings", SETTINGS_INTERFACE, "AddSetting", "ssvsvv", [group, name, Variant(sig, default), kind, bound, bound]
     )
     if result != 0:
-        raise LookupError(f"localsettings refused AddSetting {path}")
+        raise SettingsError(f"localsettings refused AddSetting {path} ({result})")
     return await get(bus, path)
 
 
@@ -57,15 +131,16 @@ async def get(bus: MessageBus, path: str) -> Any:
 
 
 async def set_value(bus: MessageBus, path: str, value: Any) -> None:
-    await _call(bus, path, BUSITEM, "SetValue", "v", [wrap(value)])
+    """Store ``value``; returns once localsettings confirmed it (it answers 0), else raises SettingsError."""
+    result = await _call(bus, path, BUSITEM, "SetValue", "v", [wrap(value)])
+    if result != 0:
+        raise SettingsError(f"localsettings refused SetValue {path} ({result})")
 
 
-async def device_instance(bus: MessageBus, unique_id: str, *, default_class: str = "battery", default_instance: int = 512, fallback: int | None = None) -> int:
-    """The VRM device instance of ``unique_id``: from localsettings when it runs, else ``fallback``."""
-    if not await available(bus):
-        return fallback if fallback is not None else default_instance
+async def device_instance(bus: MessageBus, unique_id: str, *, default_class: str = "battery", default_instance: int = 512) -> int:
+    """The VRM device instance localsettings keeps for ``unique_id`` (allocated on first use)."""
     value = await add_setting(bus, f"/Settings/Devices/{setting_key(unique_id)}/ClassAndVrmInstance", f"{default_class}:{default_instance}")
     try:
         return int(str(value).split(":", 1)[1])
     except (IndexError, ValueError):
-        raise LookupError(f"localsettings gave a malformed ClassAndVrmInstance {value!r}") from None
+        raise SettingsError(f"localsettings gave a malformed ClassAndVrmInstance {value!r}") from None

@@ -81,9 +81,29 @@ def test_mpp_solar_14s_frame_matches_every_stated_value():
     assert (s.charge_enabled, s.discharge_enabled, s.balancing) == (sw["charge"], sw["discharge"], sw["balance"])
     info = e["device_info"]
     assert s.device.sw_version == info["software_version"]
-    assert s.device.model == info["manufacturer"]
-    # device_id "Input Us" is the factory text every JK carries: not a serial number, so not ours.
+    # 0xBA is the factory user data followed by the factory device name: it names the model and
+    # identifies nothing, like the 8-character device id "Input Us" that every such JK carries.
+    assert info["manufacturer"] == "Input Userda" + s.device.model and s.device.model == "JK_B1A20S15P"
     assert info["device_id"] == "Input Us" and s.device.serial is None
+
+
+def test_no_recorded_frame_gives_a_factory_text_as_serial():
+    # Three different JKs among the captures carry the same 0xBA text of older firmware.
+    for f in FIXTURE["frames"]:
+        if f["checksum_ok"] and f.get("response_hex"):
+            assert _decode_hex(f["response_hex"]).device.serial is None, f["id"]
+
+
+def test_two_packs_whose_ids_share_their_first_8_characters_have_different_serials():
+    def serial(name: str) -> str | None:
+        sample = Sample(cell_voltages=[3.3] * 4, device=DeviceInfo(serial=name))
+        return jk_nw.decode(jk_nw.encode_status(sample)).device.serial
+
+    assert (serial("Shed bank 1"), serial("Shed bank 2")) == ("Shed bank 1", "Shed bank 2")
+    # 0xB4, which holds only the first 8 characters, is the same for both.
+    frames = [jk_nw.encode_status(Sample(cell_voltages=[3.3] * 4, device=DeviceInfo(serial=n)))
+              for n in ("Shed bank 1", "Shed bank 2")]
+    assert all(b"\xb4Shed ban" in f for f in frames)
 
 
 @pytest.mark.parametrize("frame_id", [f["id"] for f in FIXTURE["frames"] if f["checksum_ok"] and not f["expected"]])
@@ -150,8 +170,9 @@ samples = st.builds(
 def test_encode_then_decode_is_the_identity(sample):
     back = jk_nw.decode(jk_nw.encode_status(sample))
     for name in ("cycles", "cell_voltages", "temperatures", "mosfet_temperature", "charge_enabled",
-                 "discharge_enabled", "balancing", "alarms", "device", "soc", "capacity_full"):
+                 "discharge_enabled", "balancing", "alarms", "soc", "capacity_full"):
         assert getattr(back, name) == getattr(sample, name), name
+    assert (back.device.serial, back.device.sw_version) == (sample.device.serial, sample.device.sw_version)
     assert back.voltage == pytest.approx(sample.voltage, abs=0.006)
     assert back.current == pytest.approx(sample.current, abs=0.006)
 

@@ -28,10 +28,12 @@ async def connect(private_bus) -> MessageBus:
     return await MessageBus(bus_address=private_bus.address).connect()
 
 
-def service(bus, tmp_path, uid="jk-nw_ABC123", suffix="house") -> BatteryService:
+def service(bus, tmp_path, uid="jk-nw_ABC123", suffix="house", settings_wait=0.0) -> BatteryService:
+    """A service; without localsettings on the bus it falls back after ``settings_wait`` s."""
     return BatteryService(bus, unique_id=uid, service_suffix=suffix, product_name="JK BMS JK-B2A8S20P",
                           process_name="dbus-bms", connection="Serial /dev/ttyUSB0",
-                          device_instance_fallback=300, state_dir=tmp_path, cell_count=4)
+                          device_instance_fallback=300, state_dir=tmp_path, cell_count=4,
+                          settings_wait=settings_wait)
 
 
 async def test_published_values(private_bus, tmp_path):
@@ -106,8 +108,8 @@ async def test_device_instances_and_custom_name_through_localsettings(private_bu
     ls = LocalSettings(tmp_path / "settings.json")
     await ls.start(settings_bus)
     bus_a, bus_b, client = await connect(private_bus), await connect(private_bus), await connect(private_bus)
-    a = service(bus_a, tmp_path, uid="jk-nw_AAA", suffix="a")
-    b = service(bus_b, tmp_path, uid="jk-nw_BBB", suffix="b")
+    a = service(bus_a, tmp_path, uid="jk-nw_AAA", suffix="a", settings_wait=30)
+    b = service(bus_b, tmp_path, uid="jk-nw_BBB", suffix="b", settings_wait=30)
     await a.start()
     await b.start()
     assert (await get_items(client, "com.victronenergy.battery.a"))["/DeviceInstance"] == 512
@@ -116,15 +118,12 @@ async def test_device_instances_and_custom_name_through_localsettings(private_bu
                                       interface="com.victronenergy.BusItem", member="SetValue", signature="v",
                                       body=[Variant("s", "Shed bank")]))
     assert reply.body == [0]
+    # The answer came after localsettings had confirmed the value.
+    assert ls.tree.value("/Settings/Devices/jk_nw_AAA/CustomName") == "Shed bank"
     await a.stop()
     bus_a.disconnect()
-    stored = "/Settings/Devices/jk_nw_AAA/CustomName"
-    for _ in range(500):  # the setting write is a call of its own to localsettings
-        if ls.tree.value(stored) == "Shed bank":
-            break
-        await asyncio.sleep(0.01)
     bus_a = await connect(private_bus)
-    again = service(bus_a, tmp_path, uid="jk-nw_AAA", suffix="a")
+    again = service(bus_a, tmp_path, uid="jk-nw_AAA", suffix="a", settings_wait=30)
     await again.start()
     items = await get_items(client, "com.victronenergy.battery.a")
     assert items["/DeviceInstance"] == 512 and items["/CustomName"] == "Shed bank"

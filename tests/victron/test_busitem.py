@@ -110,3 +110,30 @@ async def test_introspection_lists_children(pair):
     _, client, _ = pair
     reply = await call(client, "/Dc", "Introspect", iface="org.freedesktop.DBus.Introspectable")
     assert '<node name="0"/>' in reply.body[0]
+
+
+async def test_a_write_handler_may_answer_later(pair):
+    tree, client, _ = pair
+    gate = asyncio.Event()
+    seen: list[str] = []
+
+    async def keep(path, value):
+        seen.append(value)
+        await gate.wait()
+        if value == "boom":
+            raise OSError("disk gone")
+        return value != "bad"
+
+    tree.add("/Later", "", writeable=True, on_write=keep)
+    first = asyncio.create_task(call(client, "/Later", "SetValue", "v", [Variant("s", "one")]))
+    second = asyncio.create_task(call(client, "/Later", "SetValue", "v", [Variant("s", "two")]))
+    # Both calls arrived and were answered with nothing yet: the bus stays free meanwhile.
+    assert (await call(client, "/Dc/0/Voltage", "GetValue")).body[0].value == 53.2
+    await settle(client)
+    assert not first.done() and not second.done() and tree.value("/Later") == ""
+    gate.set()
+    assert ((await first).body, (await second).body) == ([0], [0])
+    assert seen == ["one", "two"] and tree.value("/Later") == "two"  # in the order asked
+    assert (await call(client, "/Later", "SetValue", "v", [Variant("s", "bad")])).body == [2]
+    assert (await call(client, "/Later", "SetValue", "v", [Variant("s", "boom")])).body == [2]
+    assert tree.value("/Later") == "two"
