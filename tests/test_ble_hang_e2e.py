@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 @pytest.fixture
 async def daemon(private_bus, tmp_path):
-    # A reply timeout well under stale_after, as the config requires.
+    # A reply timeout under stale_after: a stalled stream is then seen as a timeout within the bound.
     h = DaemonHarness(
         private_bus, tmp_path, count=0, ble_layouts=("32s",), extra_config=CONFIG, ble_config="timeout: 1"
     )

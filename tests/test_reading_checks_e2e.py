@@ -18,7 +18,7 @@ from dbus_bms.sim.harness import DaemonHarness
 
 FAST = "poll_interval: 0.2\ncharge:\n  stale_after: 2.0\n  current_recovery_hold: 1.0\n"
 # A JK04 reports no temperature: without this its charging would be blocked from the start. Its
-# stream sends a record every 0.5 s, so a reply timeout of 1 s stays well under stale_after.
+# stream sends a record every 0.5 s, so a reply timeout of 1 s is plenty.
 JK04_CONFIG = "timeout: 1.0\ncharge:\n  charge_without_temperature: true"
 SERIAL, BLE = 0, 1
 NAN_CELL_3 = {jk04.LAYOUT.cells[2].offset: struct.pack("<f", math.nan)}
