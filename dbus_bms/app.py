@@ -62,13 +62,14 @@ class Battery:
 
     def __init__(
         self, cfg: BatteryConfig, device: Device, bus: MessageBus, state_dir: Path, *, settings_wait: float,
-        claims: dict[str, str],
+        claims: dict[str, str], properties_changed: bool = False,
     ) -> None:
         self.cfg = cfg
         self.device = device
         self.bus = bus
         self.state_dir = state_dir
         self.settings_wait = settings_wait
+        self.properties_changed = properties_changed
         # unique id → alias, shared by all batteries of the process: two batteries must never
         # share one localsettings entry and device instance.
         self.claims = claims
@@ -233,6 +234,8 @@ class Battery:
             state_dir=self.state_dir,
             cell_count=len(first.cell_voltages) if first.cell_voltages else None,
             settings_wait=self.settings_wait,
+            cell_min_voltage=self.cfg.charge.cell_min_voltage,
+            properties_changed=self.properties_changed,
         )
         loop = asyncio.get_running_loop()
         try:
@@ -319,7 +322,8 @@ async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
     # One connection per service, as Victron's own drivers do: consumers tell services apart by
     # the sender of a signal, and services sharing a connection would share one sender.
     batteries = [
-        Battery(b, create_device(b), await connect(), state_dir, settings_wait=config.settings_wait, claims=claims)
+        Battery(b, create_device(b), await connect(), state_dir, settings_wait=config.settings_wait, claims=claims,
+                properties_changed=config.properties_changed)
         for b in config.batteries
     ]
     log.info("dbus-bms %s: %d batter%s", __version__, len(batteries), "y" if len(batteries) == 1 else "ies")

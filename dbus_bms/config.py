@@ -70,6 +70,9 @@ class Config:
     # At a stop, how long CCL 0 stays published before the services leave the bus: DVCC forwards
     # limits every 3 s, and a name that leaves first leaves the chargers on the last limits.
     stop_hold: float = 3.0
+    # A per-path PropertiesChanged beside each ItemsChanged, for consumers older than Victron's
+    # own that read ItemsChanged (velib before October 2021); off, each change goes out once.
+    properties_changed: bool = False
 
 
 def default_state_dir() -> str:
@@ -81,7 +84,9 @@ MAX_BYTES = 64 * 1024
 MAX_DEPTH = 32
 MAX_ALIASES = 100
 
-_TOP_KEYS = {"poll_interval", "state_dir", "log_level", "settings_wait", "stop_hold", "charge", "batteries"}
+_TOP_KEYS = {
+    "poll_interval", "state_dir", "log_level", "settings_wait", "stop_hold", "properties_changed", "charge", "batteries",
+}
 _BATTERY_KEYS = {
     "type", "port", "address", "adapter", "pin", "ble_mode", "protocol", "alias", "baudrate", "poll_interval",
     "timeout", "device_instance", "charge",
@@ -330,6 +335,7 @@ class _Parser:
             self.err(top["log_level"][1], "log_level", f"expected one of {', '.join(_LEVELS)}")
         settings_wait = setting("settings_wait", float, 10.0, 0, 600)
         stop_hold = setting("stop_hold", float, 3.0, 0, 30)
+        properties_changed = setting("properties_changed", bool, False)
         charge, charge_where = ChargeConfig(), {}
         if "charge" in top:
             charge, charge_where = self.charge(top["charge"][1], "charge", charge, charge_where)
@@ -347,7 +353,7 @@ class _Parser:
                 batteries.append(battery)
         if self.errors:
             return None
-        return Config(tuple(batteries), poll, state_dir, level, settings_wait, stop_hold)
+        return Config(tuple(batteries), poll, state_dir, level, settings_wait, stop_hold, properties_changed)
 
     def battery(
         self, node: yaml.Node, key: str, index: int, poll: float, charge: ChargeConfig, charge_where: dict[str, Where]

@@ -175,6 +175,12 @@ def test_settings_wait_and_stop_hold_have_defaults_and_ranges():
     ]
 
 
+def test_properties_changed_is_off_by_default_and_a_boolean():
+    assert parse_config(SERIAL).properties_changed is False
+    assert parse_config("properties_changed: true\n" + SERIAL).properties_changed is True
+    assert errors("properties_changed: 1\n" + SERIAL) == [(1, "properties_changed", "expected true or false, got '1'")]
+
+
 def test_numbers_must_be_finite():
     assert errors(
         "poll_interval: .nan\n"
@@ -382,4 +388,5 @@ def test_nesting_is_bounded(opening):
     assert bounded(deep) == [(33 if "\n" in opening else 1, "(syntax)", "nested deeper than 32 levels")]
     # 32 levels are YAML this parser takes: the error is about the meaning.
     assert errors("x: " + "[" * 31 + "]" * 31 + "\n" + SERIAL) == [(1, "x", "unknown key; known: batteries, charge, "
-                                                                   "log_level, poll_interval, settings_wait, state_dir, stop_hold")]
+                                                                   "log_level, poll_interval, properties_changed, settings_wait, "
+                                                                   "state_dir, stop_hold")]

@@ -61,15 +61,15 @@ async def test_sigterm_publishes_no_charging_before_the_name_leaves_the_bus(priv
         name = h.service()
 
         def record(msg):
-            if msg.member == "PropertiesChanged" and msg.interface == BUSITEM and msg.path in (
-                "/Info/MaxChargeCurrent", "/Io/AllowToCharge", "/Info/MaxDischargeCurrent"
-            ):
-                seen.append((loop.time(), msg.path, unwrap(msg.body[0]["Value"])))
+            if msg.member == "ItemsChanged" and msg.interface == BUSITEM:
+                for path in ("/Info/MaxChargeCurrent", "/Io/AllowToCharge", "/Info/MaxDischargeCurrent"):
+                    if path in msg.body[0]:
+                        seen.append((loop.time(), path, unwrap(msg.body[0][path]["Value"])))
             elif msg.member == "NameOwnerChanged" and msg.body[0] == name and not msg.body[2]:
                 seen.append((loop.time(), "gone", None))
 
         h.bus.add_message_handler(record)
-        for rule in (f"type='signal',interface='{BUSITEM}',member='PropertiesChanged'",
+        for rule in (f"type='signal',interface='{BUSITEM}',member='ItemsChanged'",
                      f"type='signal',member='NameOwnerChanged',arg0='{name}'"):
             await add_match(h.bus, rule)
         h.proc.terminate()

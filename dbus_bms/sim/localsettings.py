@@ -3,7 +3,9 @@
 It serves what dbus-bms uses: ``AddSetting`` on /Settings (which keeps an existing value, and for
 ``ClassAndVrmInstance`` hands out the lowest free instance of the class, as localsettings does),
 GetValue/GetText on every setting, and SetValue answering as localsettings does: 0 once the value
-is saved, -1 when it cannot be. Settings are kept in a JSON file, written durably.
+is saved, -1 when it cannot be; a ``ClassAndVrmInstance`` set to an instance another device of the
+class holds gets the next free one. Each change is signalled as localsettings signals it: a
+per-setting PropertiesChanged, and no ItemsChanged. Settings are kept in a JSON file, written durably.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class LocalSettings:
         # Our calls first: the tree's own handler would answer AddSetting with UnknownMethod and
         # SetValue with its own codes.
         bus.add_message_handler(self._handle)
-        self.tree = BusItemTree(bus)
+        self.tree = BusItemTree(bus, items_changed=False, properties_changed=True)
         saved = statefile.read_json(self.store) or {}
         for path, value in saved.items():
             self.tree.add(path, value)
@@ -46,11 +48,11 @@ class LocalSettings:
     def _save(self, values: dict[str, Any]) -> None:
         statefile.write_json(self.store, values)
 
-    def _free_instance(self, cls: str, wanted: int) -> int:
+    def _free_instance(self, cls: str, wanted: int, holder: str | None = None) -> int:
         taken = {
             int(v.split(":")[1])
             for p, v in self._values().items()
-            if p.endswith("/ClassAndVrmInstance") and isinstance(v, str) and v.startswith(cls + ":")
+            if p.endswith("/ClassAndVrmInstance") and p != holder and isinstance(v, str) and v.startswith(cls + ":")
         }
         while wanted in taken:
             wanted += 1
@@ -84,6 +86,11 @@ class LocalSettings:
     def _set_value(self, msg: Message) -> Message:
         assert self.tree is not None
         value = unwrap(msg.body[0])
+        if msg.path.endswith("/ClassAndVrmInstance"):
+            cls, _, wanted = str(value).partition(":")
+            if not wanted.isdigit():
+                return Message.new_method_return(msg, "i", [_SET_ERROR])
+            value = f"{cls}:{self._free_instance(cls, int(wanted), holder=msg.path)}"
         try:
             self._save({**self._values(), msg.path: value})
         except OSError as exc:

@@ -43,8 +43,12 @@ _STATIC = (
     "/Info/MaxChargeVoltage", "/Info/MaxChargeCurrent", "/Info/MaxDischargeCurrent", "/Info/ChargeMode",
     "/Info/ChargeLimitation", "/Info/DischargeLimitation", "/Io/AllowToCharge", "/Io/AllowToDischarge",
     "/Mgmt/Connection", "/Mgmt/LinkQuality", "/Connected", "/FirmwareVersion", "/HardwareVersion", "/Serial",
-    "/ProductName",
+    "/ProductName", "/State", "/Info/BatteryLowVoltage", "/Info/ChargeRequest", "/System/NrOfBatteries",
+    "/System/BatteriesParallel", "/System/BatteriesSeries",
 )
+# /State as Victron's batteries and the GUI number it: 9 running, 10 error. A battery whose readings
+# are stale or not trusted is in error: its limits are the fail-safe's.
+STATE_RUNNING, STATE_ERROR = 9, 10
 
 
 def service_name(suffix: str) -> str:
@@ -68,7 +72,11 @@ class BatteryService:
     The device instance and /CustomName live in localsettings, as for Victron's own devices. At
     ``start`` the service waits up to ``settings_wait`` s for localsettings (velib's SettingsDevice
     waits the same way); if it never came (a desktop), the configured instance is used and the name
-    is kept in ``state_dir``, and the service moves to localsettings as soon as it appears.
+    is kept in ``state_dir``, and the service moves to localsettings as soon as it appears. Once on
+    localsettings it follows the owner's changes there (the GUI's device instance and name) at once.
+
+    ``cell_min_voltage`` (V) makes /Info/BatteryLowVoltage; ``properties_changed`` adds a per-path
+    PropertiesChanged to each ItemsChanged (see busitem).
     """
 
     def __init__(
@@ -84,6 +92,8 @@ class BatteryService:
         state_dir: Path,
         cell_count: int | None,
         settings_wait: float = 10.0,
+        cell_min_voltage: float | None = None,
+        properties_changed: bool = False,
     ) -> None:
         self.bus = bus
         self.unique_id = unique_id
@@ -97,10 +107,15 @@ class BatteryService:
         self.name_file = statefile.CoalescedJsonFile(self.state_file, NAME_WRITE_SPACING)
         self.cells = cell_count or 0
         self.settings_wait = settings_wait
-        self.tree = BusItemTree(bus)
+        self.cell_min_voltage = cell_min_voltage
+        self.tree = BusItemTree(bus, properties_changed=properties_changed)
         self._use_settings = False
         self._presence = settings.SettingsPresence(bus, on_appear=self._settings_appeared)
-        self._custom_name_setting = f"/Settings/Devices/{settings.setting_key(unique_id)}/CustomName"
+        group = f"/Settings/Devices/{settings.setting_key(unique_id)}"
+        self._custom_name_setting = f"{group}/CustomName"
+        self._instance_setting = f"{group}/ClassAndVrmInstance"
+        self._watch = settings.SettingsWatch(self._presence, group, self._setting_changed)
+        self._instance_changes: set[asyncio.Task] = set()
         # One /CustomName change at a time: a SetValue or the move to localsettings.
         self._name_lock = asyncio.Lock()
         self._name_set_meanwhile = False
@@ -110,6 +125,7 @@ class BatteryService:
     async def start(self) -> None:
         t = self.tree
         await self._presence.start()
+        await self._watch.start()
         instance: int | None = None
         if await self._presence.wait(self.settings_wait):
             try:
@@ -137,7 +153,14 @@ class BatteryService:
             t.add(path)
         for name in ALARM_NAMES:
             t.add(f"/Alarms/{name}")
-        t.update({"/Mgmt/Connection": self.connection, "/ProductName": self.product_name, "/Connected": 0})
+        t.update({
+            "/Mgmt/Connection": self.connection, "/ProductName": self.product_name, "/Connected": 0,
+            # One pack per BMS. The GUI opens its System page only when /System/NrOfBatteries is valid.
+            "/System/NrOfBatteries": 1, "/System/BatteriesParallel": 1, "/System/BatteriesSeries": 1,
+            # dbus-bms never asks the system for a forced charge; systemcalc shows "Recharging"
+            # while a battery's /Info/ChargeRequest is 1.
+            "/Info/ChargeRequest": 0,
+        })
         self._add_cells(self.cells)
         await self.bus.request_name(self.name)
         self._registered = True
@@ -146,11 +169,13 @@ class BatteryService:
 
     async def stop(self) -> None:
         """Leaves the bus; a /CustomName not yet written to the state dir is written first."""
-        if self._move is not None:
-            self._move.cancel()
-            await asyncio.gather(self._move, return_exceptions=True)
+        tasks = [t for t in (self._move, *self._instance_changes) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.name_file.flush()
         if self.bus.connected:
+            await self._watch.close()
             await self._presence.close()
             await self.bus.release_name(self.name)
         self._registered = False
@@ -200,15 +225,52 @@ class BatteryService:
             self._use_settings = True
             self.tree.update({"/CustomName": custom})
             old = self.tree.value("/DeviceInstance")
-            if instance != old:
-                # GX consumers (dbusmonitor, so systemcalc and the GUI) read /DeviceInstance once,
-                # when a service appears, and keep it until the service leaves the bus: a new
-                # instance takes effect only by leaving the bus and coming back.
-                await self.bus.release_name(self.name)
-                self.tree.update({"/DeviceInstance": instance})
-                await self.bus.request_name(self.name)
+            await self._take_instance(instance)
             log.info("%s: moved to localsettings: device instance %d (was %d), /CustomName %r",
                      self.name, instance, old, custom)
+
+    async def _take_instance(self, instance: int) -> None:
+        if instance == self.tree.value("/DeviceInstance"):
+            return
+        # GX consumers (dbusmonitor, so systemcalc and the GUI) read /DeviceInstance once, when a
+        # service appears, and keep it until the service leaves the bus: a new instance takes
+        # effect only by leaving the bus and coming back.
+        await self.bus.release_name(self.name)
+        self.tree.update({"/DeviceInstance": instance})
+        await self.bus.request_name(self.name)
+
+    def _setting_changed(self, path: str, value: Any) -> None:
+        """An owner's change in localsettings (the GUI writes there), followed at once."""
+        if not self._use_settings or not self._registered:
+            return  # before the service took its values from localsettings, start or the move reads them
+        if path == self._custom_name_setting:
+            if valid_custom_name(value):
+                self.tree.update({"/CustomName": value})
+            else:
+                log.warning("%s: localsettings holds a /CustomName that is not printable text of at most %d "
+                            "characters (%r); kept %r", self.name, CUSTOM_NAME_MAX, value, self.tree.value("/CustomName"))
+        elif path == self._instance_setting:
+            instance = settings.parse_instance(value)
+            if instance is None:
+                log.warning("%s: localsettings holds a ClassAndVrmInstance that is not battery:<n> (%r); "
+                            "device instance %d kept", self.name, value, self.tree.value("/DeviceInstance"))
+            elif instance != self.tree.value("/DeviceInstance"):
+                # The lock takes them in the order they came: the last one stays.
+                task = asyncio.get_running_loop().create_task(self._change_instance(instance))
+                self._instance_changes.add(task)
+                task.add_done_callback(self._instance_changes.discard)
+
+    async def _change_instance(self, instance: int) -> None:
+        async with self._name_lock:
+            old = self.tree.value("/DeviceInstance")
+            if instance == old:
+                return
+            try:
+                await self._take_instance(instance)
+            except Exception:  # noqa: BLE001 - a bus that failed here is seen and handled by the app
+                log.exception("%s: could not take device instance %d from localsettings", self.name, instance)
+                return
+        log.info("%s: device instance %d (was %d), as set in localsettings", self.name, instance, old)
 
     def _load_file_name(self) -> str:
         try:
@@ -256,6 +318,7 @@ class BatteryService:
             "/Info/ChargeLimitation": limits.charge_limitation,
             "/Info/DischargeLimitation": limits.discharge_limitation,
             "/Connected": 0 if limits.stale else 1,
+            "/State": STATE_ERROR if limits.stale else STATE_RUNNING,
             "/Mgmt/Connection": connection_text or self.connection,
             "/Mgmt/LinkQuality": round(100 * link_quality) if link_quality is not None else None,
             "/System/NrOfModulesOnline": 0 if limits.stale else 1,
@@ -273,6 +336,11 @@ class BatteryService:
             if sample.cell_voltages:
                 v["/System/NrOfCellsPerBattery"] = len(sample.cell_voltages)
                 self._add_cells(len(sample.cell_voltages))
+        # DVCC copies this to the Multi as its battery-low voltage: the pack voltage at which
+        # charge control takes DCL to 0 when the cells are even, so the Multi's own cut-off backs
+        # ours instead of coming before it. Unknown without the cell count.
+        if self.cells and self.cell_min_voltage is not None:
+            v["/Info/BatteryLowVoltage"] = round(self.cells * self.cell_min_voltage, 2)
         v.update(self._measurements(live))
         for name in ALARM_NAMES:
             v[f"/Alarms/{name}"] = live.alarms.get(name, 0) if live is not None else None

@@ -2,6 +2,17 @@
 
 A battery has 150+ paths; an exported object per path would cost an object, an introspection
 tree and a handler lookup each. One dict and one handler answer every path.
+
+Changes go out as Victron's own service context sends them: one ``ItemsChanged`` on ``/`` per
+update, carrying exactly the changed paths. Every Victron consumer of a battery takes it: velib's
+DbusMonitor (``handler_item_changes``, so systemcalc and DVCC) and VeDbusItemImport (its root
+tracker), the Qt items layer under the GUI (veutil's ``VeDbusServicePrivate::onItemsChanged``) and
+the MQTT bridge dbus-flashmq (``ItemsChanged`` is its preferred signal). A per-path
+``PropertiesChanged`` as well would be a second copy of every change: DbusMonitor drops it by
+comparing values, but dbus-flashmq publishes each copy to MQTT again and DbusMonitor's
+``track_value`` watches call back twice. Only velib from before October 2021 listens to
+``PropertiesChanged`` alone, so it is sent only when asked for (``properties_changed``).
+localsettings is the other way round: it sends ``PropertiesChanged`` only.
 """
 
 from __future__ import annotations
@@ -74,8 +85,11 @@ class _Item:
 class BusItemTree:
     """Paths, their values and the handler that serves them on ``bus``."""
 
-    def __init__(self, bus: MessageBus) -> None:
+    def __init__(self, bus: MessageBus, *, items_changed: bool = True, properties_changed: bool = False) -> None:
+        """``items_changed`` and ``properties_changed`` choose the change signals (module docstring)."""
         self.bus = bus
+        self.items_changed = items_changed
+        self.properties_changed = properties_changed
         self._items: dict[str, _Item] = {}
         self._answering: set[asyncio.Task] = set()
         bus.add_message_handler(self._handle)
@@ -102,7 +116,8 @@ class BusItemTree:
         return {path: item.value for path, item in self._items.items()}
 
     def update(self, changes: Mapping[str, Any]) -> None:
-        """Store new values; signal each changed path, and all of them once in ItemsChanged."""
+        """Store new values; signal the changed ones, all in one ItemsChanged (and each in its own
+        PropertiesChanged when the tree was asked for them)."""
         changed: dict[str, dict[str, Variant]] = {}
         for path, value in changes.items():
             item = self._items[path]
@@ -112,11 +127,11 @@ class BusItemTree:
             changed[path] = {"Value": wrap(value), "Text": Variant("s", item.text(value))}
         if not changed:
             return
-        # ItemsChanged first: current Venus consumers read it, and it then leaves before the
-        # per-path signals that older consumers still need.
-        self.bus.send(Message.new_signal("/", BUSITEM, "ItemsChanged", "a{sa{sv}}", [changed]))
-        for path, entry in changed.items():
-            self.bus.send(Message.new_signal(path, BUSITEM, "PropertiesChanged", "a{sv}", [entry]))
+        if self.items_changed:
+            self.bus.send(Message.new_signal("/", BUSITEM, "ItemsChanged", "a{sa{sv}}", [changed]))
+        if self.properties_changed:
+            for path, entry in changed.items():
+                self.bus.send(Message.new_signal(path, BUSITEM, "PropertiesChanged", "a{sv}", [entry]))
 
     def _write(self, msg: Message, path: str, value: Any) -> Message | bool:
         item = self._items[path]
@@ -192,7 +207,10 @@ class BusItemTree:
             f'<interface name="{BUSITEM}"><method name="GetValue"><arg direction="out" type="v"/></method>'
             '<method name="GetText"><arg direction="out" type="s"/></method>'
             '<method name="SetValue"><arg direction="in" type="v"/><arg direction="out" type="i"/></method>'
-            '<signal name="PropertiesChanged"><arg type="a{sv}"/></signal></interface>'
+            '<signal name="PropertiesChanged"><arg type="a{sv}"/></signal>'
+            + ('<method name="GetItems"><arg direction="out" type="a{sa{sv}}"/></method>'
+               '<signal name="ItemsChanged"><arg type="a{sa{sv}}"/></signal>' if path == "/" else "")
+            + "</interface>"
         )
         nodes = "".join(f'<node name="{c}"/>' for c in children)
         xml = f"<node>{iface}{nodes}</node>"

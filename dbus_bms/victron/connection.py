@@ -2,8 +2,9 @@
 
 dbus-fast's asyncio writer treats EAGAIN from ``send()`` as fatal: when the bus daemon reads more
 slowly than we write (a busy GX, a burst of signals), it closes the connection and every service
-on it vanishes. The same bug is open upstream (python-dbus-next #153). Reporting "0 bytes sent"
-instead makes the writer wait for the socket to drain, which is what it was built to do.
+on it vanishes. The same bug is open upstream (python-dbus-next #153), and dbus-fast 5.2.0, the
+newest release in the range setup.py allows, still has it. Reporting "0 bytes sent" instead makes
+the writer wait for the socket to drain, which is what it was built to do.
 """
 
 from __future__ import annotations

@@ -56,11 +56,12 @@ class SettingsPresence:
     """Whether localsettings owns its name, followed through NameOwnerChanged (no polling).
 
     ``on_appear`` is called each time it takes the name: its first start and every restart.
+    ``owner`` is the connection that holds the name, None while nobody does.
     """
 
     def __init__(self, bus: MessageBus, on_appear: Callable[[], None] | None = None) -> None:
         self.bus = bus
-        self.present = False
+        self.owner: str | None = None
         self._on_appear = on_appear
         self._changed = asyncio.Event()
 
@@ -68,9 +69,13 @@ class SettingsPresence:
         self.bus.add_message_handler(self._handle)
         # The match first, then the question: an owner that arrives in between is seen either way.
         await _bus_call(self.bus, self._daemon("AddMatch", "s", [_OWNER_RULE]))
-        reply = await _bus_call(self.bus, self._daemon("NameHasOwner", "s", [SETTINGS_SERVICE]))
-        if reply.message_type == MessageType.METHOD_RETURN and reply.body[0]:
-            self._set(True)
+        reply = await _bus_call(self.bus, self._daemon("GetNameOwner", "s", [SETTINGS_SERVICE]))
+        if reply.message_type == MessageType.METHOD_RETURN and self.owner is None:
+            self._set(reply.body[0])
+
+    @property
+    def present(self) -> bool:
+        return self.owner is not None
 
     async def wait(self, timeout: float) -> bool:
         """True once localsettings is on the bus, False if it did not come within ``timeout`` s."""
@@ -102,14 +107,55 @@ class SettingsPresence:
             and msg.body
             and msg.body[0] == SETTINGS_SERVICE
         ):
-            self._set(bool(msg.body[2]))
+            self._set(msg.body[2] or None)
 
-    def _set(self, present: bool) -> None:
-        appeared = present and not self.present
-        self.present = present
+    def _set(self, owner: str | None) -> None:
+        appeared = owner is not None and self.owner is None
+        self.owner = owner
         self._changed.set()
         if appeared and self._on_appear is not None:
             self._on_appear()
+
+
+class SettingsWatch:
+    """Calls ``on_change(path, value)`` when localsettings changes a setting under ``group``, as
+    velib's SettingsDevice follows its settings: through localsettings' per-setting
+    ``PropertiesChanged``, the only change signal localsettings sends."""
+
+    def __init__(self, presence: SettingsPresence, group: str, on_change: Callable[[str, Any], None]) -> None:
+        self.presence = presence
+        self.group = group
+        self._on_change = on_change
+        self._rule = (
+            f"type='signal',sender='{SETTINGS_SERVICE}',interface='{BUSITEM}',member='PropertiesChanged',"
+            f"path_namespace='{group}'"
+        )
+
+    async def start(self) -> None:
+        bus = self.presence.bus
+        bus.add_message_handler(self._handle)
+        # The daemon matches a well-known sender against whoever owns it when a signal is sent,
+        # so the rule holds across localsettings restarts.
+        await _bus_call(bus, SettingsPresence._daemon("AddMatch", "s", [self._rule]))
+
+    async def close(self) -> None:
+        bus = self.presence.bus
+        bus.remove_message_handler(self._handle)
+        if bus.connected:
+            await _bus_call(bus, SettingsPresence._daemon("RemoveMatch", "s", [self._rule]))
+
+    def _handle(self, msg: Message) -> None:
+        if (
+            msg.message_type == MessageType.SIGNAL
+            and msg.member == "PropertiesChanged"
+            and msg.sender is not None
+            and msg.sender == self.presence.owner
+            and msg.path is not None
+            and msg.path.startswith(self.group + "/")
+            and msg.signature == "a{sv}"
+            and "Value" in msg.body[0]
+        ):
+            self._on_change(msg.path, unwrap(msg.body[0]["Value"]))
 
 
 async def add_setting(bus: MessageBus, path: str, default: Any) -> Any:
@@ -140,7 +186,15 @@ async def set_value(bus: MessageBus, path: str, value: Any) -> None:
 async def device_instance(bus: MessageBus, unique_id: str, *, default_class: str = "battery", default_instance: int = 512) -> int:
     """The VRM device instance localsettings keeps for ``unique_id`` (allocated on first use)."""
     value = await add_setting(bus, f"/Settings/Devices/{setting_key(unique_id)}/ClassAndVrmInstance", f"{default_class}:{default_instance}")
-    try:
-        return int(str(value).split(":", 1)[1])
-    except (IndexError, ValueError):
-        raise SettingsError(f"localsettings gave a malformed ClassAndVrmInstance {value!r}") from None
+    instance = parse_instance(value, default_class)
+    if instance is None:
+        raise SettingsError(f"localsettings gave a malformed ClassAndVrmInstance {value!r}")
+    return instance
+
+
+def parse_instance(value: Any, device_class: str = "battery") -> int | None:
+    """The instance of a ``ClassAndVrmInstance`` value (``battery:512``), None unless it is one of ``device_class``."""
+    cls, _, number = str(value).partition(":")
+    if cls != device_class or not number.isdigit():
+        return None
+    return int(number)

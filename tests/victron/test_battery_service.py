@@ -28,12 +28,12 @@ async def connect(private_bus) -> MessageBus:
     return await MessageBus(bus_address=private_bus.address).connect()
 
 
-def service(bus, tmp_path, uid="jk-nw_ABC123", suffix="house", settings_wait=0.0) -> BatteryService:
+def service(bus, tmp_path, uid="jk-nw_ABC123", suffix="house", settings_wait=0.0, cell_min_voltage=2.9) -> BatteryService:
     """A service; without localsettings on the bus it falls back after ``settings_wait`` s."""
     return BatteryService(bus, unique_id=uid, service_suffix=suffix, product_name="JK BMS JK-B2A8S20P",
                           process_name="dbus-bms", connection="Serial /dev/ttyUSB0",
                           device_instance_fallback=300, state_dir=tmp_path, cell_count=4,
-                          settings_wait=settings_wait)
+                          settings_wait=settings_wait, cell_min_voltage=cell_min_voltage)
 
 
 async def test_published_values(private_bus, tmp_path):
@@ -55,6 +55,9 @@ async def test_published_values(private_bus, tmp_path):
     assert (items["/Io/AllowToCharge"], items["/Io/AllowToDischarge"], items["/Connected"]) == (1, 1, 1)
     assert items["/Serial"] == "ABC123" and items["/FirmwareVersion"] == "11.26"
     assert items["/Mgmt/ProcessName"] == "dbus-bms" and items["/Mgmt/LinkQuality"] == 100
+    assert items["/State"] == 9 and items["/Info/ChargeRequest"] == 0
+    assert items["/Info/BatteryLowVoltage"] == 11.6  # 4 cells at cell_min_voltage
+    assert (items["/System/NrOfBatteries"], items["/System/BatteriesParallel"], items["/System/BatteriesSeries"]) == (1, 1, 1)
     await svc.stop()
     bus.disconnect()
     client.disconnect()
@@ -70,6 +73,19 @@ async def test_stale_data_is_not_shown_as_live(private_bus, tmp_path):
     assert items["/Soc"] is None and items["/Dc/0/Voltage"] is None and items["/Voltages/Cell1"] is None
     assert items["/Info/MaxChargeVoltage"] == 55.2 and items["/Info/MaxChargeCurrent"] == 0
     assert items["/Io/AllowToCharge"] == 0 and items["/Alarms/LowSoc"] is None
+    assert items["/State"] == 10  # error: the limits are the fail-safe's
+    assert items["/Info/BatteryLowVoltage"] == 11.6  # a property of the pack, not of the reading
+    bus.disconnect()
+    client.disconnect()
+
+
+async def test_battery_low_voltage_is_invalid_without_a_cell_minimum(private_bus, tmp_path):
+    bus, client = await connect(private_bus), await connect(private_bus)
+    svc = service(bus, tmp_path, cell_min_voltage=None)
+    await svc.start()
+    svc.publish(SAMPLE, LIVE)
+    items = await get_items(client, "com.victronenergy.battery.house")
+    assert "/Info/BatteryLowVoltage" in items and items["/Info/BatteryLowVoltage"] is None
     bus.disconnect()
     client.disconnect()
 

@@ -73,7 +73,8 @@ async def test_set_value_read_only_writeable_and_rejected(pair):
     assert (await call(client, "/CustomName", "SetValue", "v", [Variant("s", "House")])).body == [0]
     assert (await call(client, "/CustomName", "GetValue")).body[0].value == "House"
     await settle(client)
-    assert [m.member for m in signals if m.path in ("/", "/CustomName")] == ["ItemsChanged", "PropertiesChanged"]
+    (m,) = [m for m in signals if m.path in ("/", "/CustomName")]
+    assert m.member == "ItemsChanged" and m.body[0]["/CustomName"]["Value"] == Variant("s", "House")
 
 
 async def test_update_signals_only_changes_once(pair):
@@ -83,7 +84,7 @@ async def test_update_signals_only_changes_once(pair):
     items = [m for m in signals if m.member == "ItemsChanged"]
     assert len(items) == 1
     assert items[0].body[0] == {"/Dc/0/Current": {"Value": Variant("d", -4.5), "Text": Variant("s", "-4.5")}}
-    assert [m.path for m in signals if m.member == "PropertiesChanged"] == ["/Dc/0/Current"]
+    assert [m for m in signals if m.member == "PropertiesChanged"] == []  # by default, ItemsChanged only
     signals.clear()
     tree.update({"/Dc/0/Voltage": 53.2, "/Dc/0/Current": -4.5})
     await settle(client)
@@ -137,3 +138,35 @@ async def test_a_write_handler_may_answer_later(pair):
     assert (await call(client, "/Later", "SetValue", "v", [Variant("s", "bad")])).body == [2]
     assert (await call(client, "/Later", "SetValue", "v", [Variant("s", "boom")])).body == [2]
     assert tree.value("/Later") == "two"
+
+
+async def test_per_path_properties_changed_when_asked_for(private_bus):
+    server = await MessageBus(bus_address=private_bus.address).connect()
+    client = await MessageBus(bus_address=private_bus.address).connect()
+    tree = BusItemTree(server, properties_changed=True)
+    tree.add("/Soc", 50.0)
+    tree.add("/Dc/0/Voltage", 53.2)
+    signals: list[Message] = []
+    client.add_message_handler(lambda m: signals.append(m) if m.message_type == MessageType.SIGNAL and m.interface == "com.victronenergy.BusItem" else None)
+    await call(client, "/org/freedesktop/DBus", "AddMatch", "s", ["type='signal',interface='com.victronenergy.BusItem'"], dest="org.freedesktop.DBus", iface="org.freedesktop.DBus")
+    tree.update({"/Soc": 51.0, "/Dc/0/Voltage": 53.2})
+    await settle(client)
+    assert [(m.member, m.path) for m in signals] == [("ItemsChanged", "/"), ("PropertiesChanged", "/Soc")]
+    assert signals[1].body[0] == {"Value": Variant("d", 51.0), "Text": Variant("s", "51.0")}
+    server.disconnect()
+    client.disconnect()
+
+
+async def test_localsettings_style_tree_sends_properties_changed_only(private_bus):
+    server = await MessageBus(bus_address=private_bus.address).connect()
+    client = await MessageBus(bus_address=private_bus.address).connect()
+    tree = BusItemTree(server, items_changed=False, properties_changed=True)
+    tree.add("/Settings/A", 1)
+    signals: list[Message] = []
+    client.add_message_handler(lambda m: signals.append(m) if m.message_type == MessageType.SIGNAL and m.interface == "com.victronenergy.BusItem" else None)
+    await call(client, "/org/freedesktop/DBus", "AddMatch", "s", ["type='signal',interface='com.victronenergy.BusItem'"], dest="org.freedesktop.DBus", iface="org.freedesktop.DBus")
+    tree.update({"/Settings/A": 2})
+    await settle(client)
+    assert [(m.member, m.path) for m in signals] == [("PropertiesChanged", "/Settings/A")]
+    server.disconnect()
+    client.disconnect()

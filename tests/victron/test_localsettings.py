@@ -273,3 +273,77 @@ async def test_a_burst_of_names_costs_a_couple_of_writes_and_the_last_one_stays(
     assert (await get_items(client, NAME))["/CustomName"] == "name 2999"
     for b in (bus, client):
         b.disconnect()
+
+
+async def set_setting(client: MessageBus, path: str, value: str) -> int:
+    """A SetValue on localsettings, as the GX's GUI writes a setting."""
+    reply = await client.call(Message(destination=settings.SETTINGS_SERVICE, path=path, interface="com.victronenergy.BusItem",
+                                      member="SetValue", signature="v", body=[Variant("s", value)]))
+    assert reply.message_type == MessageType.METHOD_RETURN, reply.body
+    return reply.body[0]
+
+
+async def published(client: MessageBus, path: str, value) -> None:
+    async def there() -> bool:
+        try:
+            return (await get_items(client, NAME))[path] == value
+        except RuntimeError:  # off the bus for a moment, taking a new instance
+            return False
+
+    await wait_until(there)
+
+
+async def test_the_owners_changes_in_localsettings_are_followed_without_a_restart(private_bus, tmp_path, caplog):
+    ls_bus, bus, client = await connect(private_bus), await connect(private_bus), await connect(private_bus)
+    ls = seeded(tmp_path / "settings.json")
+    await ls.start(ls_bus)
+    svc = service(bus, tmp_path / "state", settings_wait=10)
+    await svc.start()
+    changes = await owner_changes(client, NAME)
+    assert await set_setting(client, f"{SETTING}/CustomName", "Boat") == 0
+    await published(client, "/CustomName", "Boat")
+    assert changes == []  # a name is a plain change: the service stays on the bus
+    # A new instance: the service leaves the bus and comes back with it, as consumers read it only then.
+    assert await set_setting(client, f"{SETTING}/ClassAndVrmInstance", "battery:530") == 0
+    await published(client, "/DeviceInstance", 530)
+    me = bus.unique_name
+    assert changes == [(me, ""), ("", me)]
+    # An instance another battery holds: localsettings gives the next free one, and that is followed.
+    assert await set_setting(client, f"{SETTING}/ClassAndVrmInstance", "battery:513") == 0
+    assert ls.tree.value(f"{SETTING}/ClassAndVrmInstance") == "battery:520"
+    await published(client, "/DeviceInstance", 520)
+    # A name the service could not publish is left out, and the log says so.
+    assert await set_setting(client, f"{SETTING}/CustomName", "bell\x07") == 0
+    assert await set_setting(client, f"{SETTING}/CustomName", "Boat 2") == 0
+    await published(client, "/CustomName", "Boat 2")
+    assert "not printable text" in caplog.text
+    # After a restart of localsettings, its changes are still followed.
+    ls_bus.disconnect()
+    ls_bus = await connect(private_bus)
+    await LocalSettings(tmp_path / "settings.json").start(ls_bus)
+    assert await set_setting(client, f"{SETTING}/CustomName", "Shed") == 0
+    await published(client, "/CustomName", "Shed")
+    assert (await get_items(client, NAME))["/DeviceInstance"] == 520
+    await svc.stop()
+    for b in (ls_bus, bus, client):
+        b.disconnect()
+
+
+async def test_another_batterys_setting_and_another_sender_are_not_followed(private_bus, tmp_path):
+    ls_bus, bus, client = await connect(private_bus), await connect(private_bus), await connect(private_bus)
+    ls = seeded(tmp_path / "settings.json")
+    await ls.start(ls_bus)
+    svc = service(bus, tmp_path / "state", settings_wait=10)
+    await svc.start()
+    assert await set_setting(client, "/Settings/Devices/other1/ClassAndVrmInstance", "battery:600") == 0
+    # A signal that looks like localsettings' but comes from another connection; the GetItems
+    # after it is answered only after the service has seen it, if it was routed there at all.
+    client.send(Message.new_signal(f"{SETTING}/CustomName", "com.victronenergy.BusItem", "PropertiesChanged", "a{sv}",
+                                   [{"Value": Variant("s", "Forged"), "Text": Variant("s", "Forged")}]))
+    assert (await get_items(client, NAME))["/CustomName"] == ""
+    assert await set_setting(client, f"{SETTING}/CustomName", "Real") == 0
+    await published(client, "/CustomName", "Real")  # localsettings signals in order: other1's came first
+    assert (await get_items(client, NAME))["/DeviceInstance"] == 520
+    await svc.stop()
+    for b in (ls_bus, bus, client):
+        b.disconnect()
