@@ -1,9 +1,11 @@
 """Charge control's figures: the cost of one ``step`` (its share of the daemon's CPU per
-battery-update) and how fast ``simulate-charge`` runs simulated days.
+battery-update), how fast ``simulate-charge`` runs simulated days, and the figure of each case a
+real owner meets (``dbus_bms.sim.cases``: restarts, glitches, a drifted SoC, clouds over a
+feed-in charger, ...) against its bound.
 
 ``step`` is timed on readings recorded from a closed-loop run, so every stage and the cell
 over-voltage controller are in the mix, not one lucky branch. Usage:
-``python bench/bench_charge.py [--hours H] [--cells N ...]``.
+``python bench/bench_charge.py [--hours H] [--cells N ...] [--case NAME ...] [--no-cases]``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from dbus_bms.charge.config import ChargeConfig
 from dbus_bms.charge.limits import initial_state, step
 from dbus_bms.model import Sample
+from dbus_bms.sim.cases import CASES
 from dbus_bms.sim.charge_loop import run
 from dbus_bms.sim.loop_pack import BmsProtection, LoopPack
 
@@ -59,12 +62,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--cells", type=int, nargs="*", default=[4, 16, 24])
+    parser.add_argument("--case", nargs="*", choices=list(CASES), default=list(CASES), help="the cases to run")
+    parser.add_argument("--no-cases", action="store_true", help="only the step cost and the simulation speed")
     args = parser.parse_args()
     print(f"{'cells':>5}  {'step (µs)':>9}  {'simulated h per s':>17}")
     for cells in args.cells:
         cost = step_cost(recorded_samples(cells, args.hours))
         speed = simulation_speed(cells, args.hours)
         print(f"{cells:>5}  {cost:>9.1f}  {speed:>17.0f}")
+    if args.no_cases:
+        return
+    print()
+    print(f"{'case':<22}  {'figure':<40}  {'value':>10}  {'bound':>11}  holds")
+    for name in args.case:
+        figure = CASES[name](ChargeConfig())
+        sign = "≥" if figure.at_least else "≤"
+        print(f"{name:<22}  {figure.what:<40}  {figure.value:>6.4g} {figure.unit:<3}  {sign} {figure.bound:>5g} {figure.unit:<3}"
+              f"  {'yes' if figure.holds else 'NO'}", flush=True)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ async def test_two_jks_in_both_layouts_are_published(ble_daemon):
         assert items["/Serial"] == sim.model.device.serial
         assert items["/FirmwareVersion"] == sim.model.device.sw_version
         assert items["/Mgmt/Connection"].startswith(f"BLE {ble_address(i)}")
-        assert items["/Info/MaxChargeVoltage"] == pytest.approx(16 * 3.45)
+        assert sum(cells) - 0.1 <= items["/Info/MaxChargeVoltage"] <= 16 * 3.45  # climbing from the cells
         assert items["/Alarms/BmsCable"] == 0
     assert ble_daemon.ble_sims[0].model.requests[0x97] >= 1  # the layout came from the device info
 

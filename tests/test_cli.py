@@ -116,7 +116,7 @@ def test_check_config_names_line_and_key(tmp_path):
 def test_a_reader_that_stops_early_is_not_an_error():
     # `dbus-bms ... | head -1`: the reader is gone before the output is written.
     proc = subprocess.Popen([sys.executable, "-m", "dbus_bms", "simulate-charge", "--hours", "2", "--profile",
-                             "solar-day", "--cells", "4", "--dt", "60"],
+                             "solar-day", "--cells", "4", "--dt", "10"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     proc.stdout.close()

@@ -40,7 +40,8 @@ async def test_battery_published_with_the_simulated_values(daemon):
     assert items["/Dc/0/Voltage"] == pytest.approx(sum(cells), abs=0.05)
     assert items["/InstalledCapacity"] == pytest.approx(sim.pack.capacity_ah, abs=0.1)
     assert items["/DeviceInstance"] == 512  # allocated by localsettings for class battery
-    assert items["/Info/MaxChargeVoltage"] == pytest.approx(16 * 3.45)
+    # CVL starts at the cells plus a margin and climbs from there towards 16 × 3.45 V.
+    assert sum(cells) - 0.1 <= items["/Info/MaxChargeVoltage"] <= 16 * 3.45
     assert items["/Info/MaxChargeCurrent"] > 0
     assert items["/Io/AllowToCharge"] == 1
     assert items["/Alarms/BmsCable"] == 0
@@ -146,7 +147,7 @@ async def test_the_charge_stage_survives_a_daemon_restart(private_bus, tmp_path)
     try:
         items = await h.wait_for(lambda it: online(it) and it.get("/Info/ChargeMode") is not None)
         assert items["/Info/ChargeMode"] == "Float"
-        assert items["/Info/MaxChargeVoltage"] == pytest.approx(16 * 3.375)
+        assert items["/Info/MaxChargeVoltage"] <= 16 * 3.375  # float's, climbing from the cells
         assert "resuming charge state" in h.daemon_log()
     finally:
         await h.stop()

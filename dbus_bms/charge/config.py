@@ -35,9 +35,10 @@ class ChargeConfig:
     absorption_time: float = _v(900.0, 0.0, 86400.0, "s")
     # The absorption clock only runs while the cells are this close (highest - lowest); it starts
     # over when they drift this much further apart. A pack this tight at the top is balanced; the
-    # 3 mV between the two keep a millivolt of noise from restarting it.
+    # 5 mV between the two keep a BMS's ±2 mV reading noise (up to 4 mV on the spread) from
+    # restarting it.
     absorption_cell_diff: float = _v(0.010, 0.001, 0.5, "V")
-    absorption_restart_diff: float = _v(0.003, 0.0, 0.5, "V")
+    absorption_restart_diff: float = _v(0.005, 0.0, 0.5, "V")
     # The pack is at the target within this per cell (or its highest cell within this of its limit,
     # where the over-voltage control holds it): chargers regulate a little under their set point,
     # and the cables take a few millivolts more.
@@ -45,22 +46,53 @@ class ChargeConfig:
     # Float transition: CVL falls at this rate per cell (16 cells: 1.6 mV/s, 75 mV per cell in
     # 12.5 min), so chargers and the loads settle gently instead of the battery covering a step.
     float_transition_rate: float = _v(0.0001, 0.00001, 0.1, "V/s per cell")
-    # Back to bulk from float when the BMS reports SoC below this...
+    # Back to bulk from float on what the cells do, not on the BMS's SoC, which drifts (a JK's
+    # counter can read 40 % on a full pack): when the highest cell has stayed below this for the
+    # rest time (3.32 V is about 75 % on the LiFePO4 curve, below anything a full pack shows
+    # under a house load)...
+    rebulk_rest_voltage: float = _v(3.32, 2.0, 4.5, "V")
+    rebulk_rest_time: float = _v(1800.0, 0.0, 86400.0, "s")
+    # ...or when this share of the BMS's full capacity has been taken out since the last full
+    # charge, counted here from the current (a fifth: a day's house load on most packs, far more
+    # than the load steps a full pack rides through in float)...
+    rebulk_discharged: float = _v(0.20, 0.01, 1.0, "share of capacity")
+    # ...with the BMS's SoC below this as a hint only: it halves the rest time and the share, so a
+    # SoC that drifted low cannot send a full pack round absorption on its own...
     rebulk_soc: float = _v(80.0, 0.0, 100.0, "%")
     # ...or the cells drift this far apart (a fresh charge lets the balancer work at the top)...
     rebulk_cell_diff: float = _v(0.080, 0.005, 1.0, "V")
-    # ...or the lowest cell falls below this: a voltage backstop for BMSes whose SoC drifts or that
-    # send none. 3.25 V under load means a LiFePO4 pack well below full.
+    # ...or the lowest cell falls below this: 3.25 V even under load means a LiFePO4 pack well
+    # below full.
     rebulk_cell_voltage: float = _v(3.25, 2.0, 4.5, "V")
     # A full charge to a higher cell voltage every N days (0: never), so the BMS's balancer works
     # where cell voltages differ and its SoC counter resets at the top. Ends like any absorption.
     top_balance_days: float = _v(0.0, 0.0, 365.0, "days")
     top_balance_cell_voltage: float = _v(3.55, 2.0, 4.5, "V")
+    # A top balance ends, counted as done for its period, after this long from its first
+    # absorption, or when the spread has not narrowed by the progress step for the stall time: a
+    # weak cell or a balancer too small for the pack would otherwise hold a cell at 3.55 V for
+    # hours every day. 4 h lets a 2 A balancer move 8 Ah; an hour without 5 mV of progress means
+    # it is not getting there.
+    top_balance_max_time: float = _v(14400.0, 600.0, 172800.0, "s")
+    top_balance_stall_time: float = _v(3600.0, 300.0, 86400.0, "s")
+    top_balance_progress: float = _v(0.005, 0.001, 0.5, "V")
     # Added to CVL for the voltage lost on the cables between charger and BMS (measure it at full
     # charge current). Near full the current and the drop are small, so the pack then sits above
     # the target by up to this much; the cell over-voltage control below catches any cell that
     # passes its limit that way.
     voltage_drop: float = _v(0.0, 0.0, 2.0, "V")
+    # CVL never rises faster than this per cell, whatever raises it (a start, float → bulk, the
+    # recovery after a cut): a charger that ignores CCL, a feed-in MPPT, then cannot push a cell
+    # past its limit before the next reading shows it. 0.1 mV/s per cell, the recovery's rate:
+    # 16 cells climb the 1.2 V from float to bulk in 12.5 min.
+    cvl_rise_rate: float = _v(0.0001, 0.000001, 0.1, "V/s per cell")
+    # At a start CVL begins at the sum of the cells plus this per cell (or the target, if lower)
+    # and climbs from there: nothing on record says what the cells did a moment ago. 10 mV per
+    # cell lets about 20 A into a 16-cell 280 Ah pack at once.
+    cvl_start_margin: float = _v(0.010, 0.0, 0.5, "V per cell")
+    # The published CVL rises only once the computed one is this far above it (then follows it at
+    # the rise rate): every change is a write to every charger. Reductions go out at once.
+    cvl_publish_step: float = _v(0.010, 0.0, 0.5, "V")
 
     # --- Cell over-voltage control ----------------------------------------------------------------
     # The controller pulls CVL down as soon as the highest cell passes its limit (cell_max_voltage,
@@ -76,6 +108,25 @@ class ChargeConfig:
     ovp_recovery_hold: float = _v(60.0, 0.0, 3600.0, "s")
     ovp_recovery_gain: float = _v(0.01, 0.0001, 1.0, "1/s")
     ovp_recovery_rate: float = _v(0.0001, 0.000001, 0.1, "V/s per cell")
+    # A cut aims this far under the limit, and CVL climbs only while the highest cell is more
+    # than this under it: a band wider than the ±2 mV a BMS's reading wobbles, so the hold does
+    # not cut and climb on noise.
+    ovp_deadband: float = _v(0.005, 0.0, 0.05, "V")
+    # The climb needs the pack charging (current above this) and sitting at CVL: a cell that
+    # sagged under a load or a cloud says nothing about the CVL it can take, and climbing then
+    # would leave a high CVL for the sun's return through a charger that ignores CCL. A pack that
+    # rests at the held CVL is at its target for the absorption clock, so float still comes.
+    ovp_recovery_min_current: float = _v(0.5, 0.0, 1000.0, "A")
+
+    # --- Readings the physics rules out ---------------------------------------------------------
+    # Between two readings a cell moves by at most (change of current) × its resistance, plus the
+    # drift of its open-circuit voltage with the charge that flowed, plus the BMS's reading noise.
+    # Each bound is generous, so only what no cell does is held back (one poll, until the next
+    # reading confirms it): 5 mΩ is ten times a large cell with its busbar share, 0.5 V per % of
+    # capacity the steepest part of the LiFePO4 curve above full, 5 mV twice a BMS's noise.
+    glitch_cell_resistance: float = _v(0.005, 0.0, 1.0, "Ω")
+    glitch_ocv_slope: float = _v(0.5, 0.0, 100.0, "V per % of capacity")
+    glitch_noise: float = _v(0.005, 0.0, 1.0, "V")
 
     # --- Currents (CCL, DCL) ----------------------------------------------------------------------
     max_charge_current: float = _v(100.0, 0.0, 10000.0, "A")
@@ -112,7 +163,11 @@ class ChargeConfig:
     # While the BMS is silent, discharge goes on at most at this current, for a grace time that
     # depends on how full the pack was: a pack near empty gets DCL 0 at once.
     failsafe_discharge_current: float = _v(20.0, 0.0, 10000.0, "A")
-    failsafe_grace: Table = _table([(3.15, 0.0), (3.30, 600.0)])
+    # The grace: none for a pack near empty (3.15 V), 2 h for one in its flat middle (3.30 V and
+    # up). At 20 A a 100 Ah pack in the middle of its curve has 2-4 h left, a full one more: a
+    # blackout after minutes on a quiet night is what the pack's state does not justify, and the
+    # BMS's own under-voltage protection still stands behind the cells whatever we do.
+    failsafe_grace: Table = _table([(3.15, 0.0), (3.30, 7200.0)])
     # A BMS whose firmware hangs can go on answering with the same reading. Readings that repeat
     # identically (every cell and the current) this many polls in a row while current flows are
     # not fresh data, and the fail-safe takes over (0: never). With current flowing, the cells and

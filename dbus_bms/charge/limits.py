@@ -4,6 +4,8 @@ The app passes the fresh sample, or None when the poll failed, and the time. The
 everything else: the last good sample (so a BMS that goes quiet is handled here, in the same state
 machine: the fail-safe freezes the charge stage and takes the currents down), the charge stage and
 its timers, the cell over-voltage controller, and the published currents for their recovery.
+A cell reading the physics rules out waits one poll for confirmation (``plausible``); the state
+keeps the raw reading, which is what the BMS said.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import replace
 from ..model import Sample
 from .config import ChargeConfig
 from .currents import charge_current, discharge_current, shape
+from .plausible import plausible_cells
 from .state import ChargeState, initial_state
 from .tables import interpolate
 from .types import Limits
@@ -32,6 +35,10 @@ def step(
     """``distrust``: why the last reading is no longer to be trusted whatever its age (another BMS
     answers in its place, its data froze, its cycle failed): the fail-safe applies now."""
     dt = 0.0 if state.prev_time is None else min(max(0.0, now - state.prev_time), _MAX_STEP)
+    if sample is not None and distrust is None:
+        # A fresh reading: the state takes it in the one copy _fresh makes.
+        gap = 0.0 if state.last_time is None else now - state.last_time
+        return _fresh(sample, state.last, gap, state, cfg, now, dt)
     if sample is not None:
         state = replace(state, prev_time=now, last=sample, last_time=now)
     else:
@@ -44,16 +51,25 @@ def step(
         return _fail_safe(last, state, cfg, now, distrust)
     if now - state.last_time > cfg.stale_after:
         return _fail_safe(last, state, cfg, now, f"no BMS data for over {cfg.stale_after:g} s")
-    if sample is None:
-        # A missed poll inside the bound: the last reading stands, nothing moves on.
-        return _limits(last, state, cfg), state
-    return _fresh(sample, state, cfg, now, dt)
+    # A missed poll inside the bound: the last reading stands, nothing moves on.
+    return _limits(last, state, cfg), state
 
 
-def _fresh(s: Sample, state: ChargeState, cfg: ChargeConfig, now: float, dt: float) -> tuple[Limits, ChargeState]:
+def _fresh(
+    s: Sample, prev: Sample | None, gap: float, state: ChargeState, cfg: ChargeConfig, now: float, dt: float
+) -> tuple[Limits, ChargeState]:
+    """``prev`` is the reading before ``s``, ``gap`` seconds earlier: a cell that moved further
+    than the physics allows in that time waits for the next reading (``plausible``)."""
+    reading = s
+    cells, held = state.cells, False
+    published, rising = state.published_cvl, state.cvl_rising
     if s.cell_voltages:
-        voltage, state = charge_voltage(s, state, cfg, now, dt)
+        cells, held = plausible_cells(s, prev, state.cells, state.held, gap, cfg, target_cell_voltage(state, cfg))
+        if held:
+            s = replace(s, cell_voltages=list(cells))
+        voltage, state = charge_voltage(s, state, cfg, dt)
         cvl, mode = voltage.cvl, voltage.mode_text
+        published, rising = _publish_cvl(published, rising, cvl, len(cells), cfg, dt)
     else:
         cvl, mode = state.last_cvl, state.mode.value
     shift = target_cell_voltage(state, cfg) - cfg.cell_max_voltage
@@ -61,9 +77,26 @@ def _fresh(s: Sample, state: ChargeState, cfg: ChargeConfig, now: float, dt: flo
                 cfg.max_charge_current, cfg, now, dt)
     dcl = shape(*discharge_current(s, cfg), state.dcl, state.dcl_reason, state.dcl_cut_at,
                 cfg.max_discharge_current, cfg, now, dt)
-    state = replace(state, last_cvl=cvl, ccl=ccl.value, ccl_reason=ccl.reason, ccl_cut_at=ccl.cut_at,
-                    dcl=dcl.value, dcl_reason=dcl.reason, dcl_cut_at=dcl.cut_at, mode_text=mode)
+    state = replace(state, prev_time=now, last=reading, last_time=now,
+                    last_cvl=cvl, published_cvl=published, cvl_rising=rising, cells=cells, held=held,
+                    ccl=ccl.value, ccl_reason=ccl.reason, ccl_cut_at=ccl.cut_at, dcl=dcl.value,
+                    dcl_reason=dcl.reason, dcl_cut_at=dcl.cut_at, mode_text=mode)
     return _limits(s, state, cfg), state
+
+
+def _publish_cvl(
+    published: float | None, rising: bool, cvl: float, n: int, cfg: ChargeConfig, dt: float
+) -> tuple[float, bool]:
+    """The published CVL and whether it is catching up: down at once; up only once the computed
+    CVL is ``cvl_publish_step`` above it, then after it at the rise rate until it is there. So a
+    CVL that wanders by millivolts costs no writes to the chargers, and no published rise exceeds
+    the rate."""
+    if published is None or cvl <= published:
+        return cvl, False
+    if not rising and cvl - published < cfg.cvl_publish_step:
+        return published, False
+    raised = min(cvl, published + cfg.cvl_rise_rate * n * dt)
+    return raised, raised < cvl
 
 
 def _limits(s: Sample, state: ChargeState, cfg: ChargeConfig) -> Limits:
@@ -74,9 +107,9 @@ def _limits(s: Sample, state: ChargeState, cfg: ChargeConfig) -> Limits:
 
 def _published_cvl(state: ChargeState, cfg: ChargeConfig) -> float | None:
     """CVL with the drop compensation, in whole millivolts, rounded down: never above its bound."""
-    if state.last_cvl is None:
+    if state.published_cvl is None:
         return None
-    return math.floor(round((state.last_cvl + cfg.voltage_drop) * 1000, 6)) / 1000
+    return math.floor(round((state.published_cvl + cfg.voltage_drop) * 1000, 6)) / 1000
 
 
 def _fail_safe(last: Sample, state: ChargeState, cfg: ChargeConfig, now: float, why: str) -> tuple[Limits, ChargeState]:

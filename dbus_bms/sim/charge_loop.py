@@ -1,14 +1,17 @@
 """The charge algorithm in a closed loop with a simulated pack, chargers and inverter.
 
 Each step the BMS reports (``LoopPack.sample``), the algorithm publishes its limits
-(``charge.limits.step``), and a Victron-like system obeys them: the chargers regulate the
-voltage to CVL and the current to CCL, the inverter draws at most DCL. Then the pack moves on.
-Days of simulated time take seconds, so settings can be tuned against weeks of weather.
+(``charge.limits.step``), and a Victron-like system takes them up: the chargers regulate the
+voltage to CVL and the current to CCL (or, fed-in DC-coupled MPPTs, CVL only), the inverter draws
+at most DCL. Then the pack moves on. Events a real system meets can be injected: daemon restarts
+and crash loops, a glitch reading, a BMS gone quiet, clouds (``profiles.clouded``). Days of
+simulated time take seconds, so settings can be tuned against weeks of weather.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,11 +20,46 @@ from ..charge.config import ChargeConfig
 from ..charge.limits import initial_state, step
 from ..charge.state import restore, snapshot
 from ..charge.types import Limits
+from ..model import Sample
 from .loop_pack import LoopPack
-from .profiles import Conditions, Profile, get_profile
+from .profiles import DAY, Clouds, Conditions, Profile, clouded, get_profile
 
 # The wall clock at simulated midnight of day one, for the dates the saved state keeps.
 _EPOCH = 1_800_000_000.0
+
+
+@dataclass(frozen=True, slots=True)
+class Charger:
+    """How the chargers take the published limits.
+
+    ``obeys_ccl`` False is a DC-coupled MPPT with feed-in of excess PV: it follows CVL only, up to
+    what the sun gives, whatever CCL says (the inverter exports the rest). ``offset`` (V) is where
+    the chargers regulate the bus relative to CVL: a few mV over or under is normal calibration.
+    ``uptake`` (s): the limits are taken up only on these boundaries of the clock and held in
+    between, as DVCC does every 3 s; 0 takes them up the moment they are published.
+    """
+
+    obeys_ccl: bool = True
+    offset: float = 0.0
+    uptake: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.uptake >= 0:
+            raise ValueError(f"uptake must be at least 0 s, not {self.uptake}")
+
+
+DVCC = Charger(uptake=3.0)
+FEED_IN = Charger(obeys_ccl=False, uptake=3.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Glitch:
+    """One reading in which cell ``cell`` (0-based) reports ``volts``, at the first step at or after
+    ``at`` (s); the next reading is true again."""
+
+    at: float
+    cell: int = 0
+    volts: float = 3.60
 
 
 @dataclass
@@ -37,6 +75,11 @@ class Trace:
     cells: int
     cell_max_voltage: float
     cell_ovp: float
+    top_balance_cell_voltage: float = 3.55
+    # When the daemon restarted, a glitch reading came, and the BMS was silent (s).
+    restarts: list[float] = field(default_factory=list)
+    glitches: list[float] = field(default_factory=list)
+    silent: list[bool] = field(default_factory=list)
     t: list[float] = field(default_factory=list)
     cell_voltages: list[list[float]] = field(default_factory=list)
     voltage: list[float] = field(default_factory=list)
@@ -86,24 +129,97 @@ class Trace:
         """How often a FET went from closed (conducting) to open."""
         return sum(1 for a, b in zip(fets, fets[1:]) if a and not b)
 
+    # --- The figures charge control is judged by ---------------------------------------------------
 
-def _dispatch(limits: Limits, pack: LoopPack, cond: Conditions, cable: float) -> tuple[float, float]:
+    def _per_day(self) -> tuple[list[float], int]:
+        """Zeros, one per calendar day the run touches, and the number of its first day."""
+        first = int(self.t[0] // DAY) if self.t else 0
+        last = int(self.t[-1] // DAY) if self.t else 0
+        return [0.0] * (last - first + 1), first
+
+    def stages(self) -> list[str]:
+        """The charge stage of each step, without its suffixes (cell OVP, top balance, fail-safe)."""
+        return [mode.split(" (")[0].split(" +")[0] for mode in self.charge_mode]
+
+    def entries(self, stage: str) -> list[int]:
+        """The steps at which the charge stage became ``stage``."""
+        stages = self.stages()
+        return [i for i in range(1, len(stages)) if stages[i] == stage and stages[i - 1] != stage]
+
+    def absorptions_per_day(self) -> list[int]:
+        """How many absorptions began in each calendar day of the run (partial days included)."""
+        counts, first = self._per_day()
+        for i in self.entries("Absorption"):
+            counts[int(self.t[i] // DAY) - first] += 1
+        return [int(n) for n in counts]
+
+    def time_to_float(self) -> float | None:
+        """Hours from the start of the run until absorption ended (float transition or float began)."""
+        for t, stage in zip(self.t, self.stages()):
+            if stage in ("Float transition", "Float"):
+                return (t - self.t[0]) / 3600.0
+        return None
+
+    def _cvl_moves(self) -> list[tuple[int, float]]:
+        """(step, change) for each step at which the published CVL moved."""
+        cvl = self.cvl
+        return [(i, b - a) for i, (a, b) in enumerate(zip(cvl, cvl[1:]), 1)
+                if a is not None and b is not None and abs(b - a) > 1e-9]
+
+    def cvl_reversals_per_hour(self, mode: str | None = None) -> float:
+        """How often the published CVL turned (rising to falling or back) per hour, counted over the
+        steps whose charge mode contains ``mode`` (all steps if None); 0 when there are none."""
+        inside = [mode is None or mode in m for m in self.charge_mode]
+        hours = sum(inside) * self.dt / 3600.0
+        moves = self._cvl_moves()
+        turns = sum(1 for (_, a), (i, b) in zip(moves, moves[1:]) if inside[i] and (a > 0) != (b > 0))
+        return turns / hours if hours else 0.0
+
+    def largest_cvl_step(self) -> tuple[float, float]:
+        """The largest change of the published CVL in one step, except the over-voltage cuts (a fall
+        in a step whose reading had a cell over its limit): volts (signed), hour."""
+        best, hour = 0.0, 0.0
+        for i, change in self._cvl_moves():
+            top = self.top_balance_cell_voltage if "+ top balance" in self.charge_mode[i - 1] else self.cell_max_voltage
+            if change < 0 and self.reported_max_cell[i] > top:
+                continue
+            if abs(change) > abs(best):
+                best, hour = change, self.t[i] / 3600.0
+        return best, hour
+
+    def hours_with_a_cell_at(self, volts: float) -> list[float]:
+        """Hours per day (as ``absorptions_per_day``) during which some cell was at ``volts`` or over."""
+        hours, first = self._per_day()
+        for t, cells in zip(self.t, self.cell_voltages):
+            if max(cells) >= volts:
+                hours[int(t // DAY) - first] += self.dt / 3600.0
+        return hours
+
+
+def _dispatch(
+    limits: Limits, pack: LoopPack, cond: Conditions, cable: float, charger: Charger
+) -> tuple[float, float]:
     """What the chargers deliver and the inverter serves this step, obeying the limits.
 
     Chargers and inverter share a DC bus, ``cable`` ohms away from the pack terminals. The
-    chargers hold the bus at or under CVL and the battery current under CCL, covering the load
-    first; the inverter takes at most DCL from the battery. An open BMS FET blocks its direction
-    whatever the limits say.
+    chargers hold the bus at or under CVL (plus their offset) and the battery current under CCL
+    (unless they ignore it), covering the load first; the inverter takes at most DCL from the
+    battery. An open BMS FET blocks its direction whatever the limits say.
     """
     p = pack.protection
     max_discharge = (limits.dcl or 0.0) if limits.allow_discharge and p.discharge_fet else 0.0
-    ccl = (limits.ccl or 0.0) if limits.allow_charge and p.charge_fet else 0.0
+    if not p.charge_fet:
+        ccl = 0.0
+    elif not charger.obeys_ccl:
+        ccl = math.inf
+    else:
+        ccl = (limits.ccl or 0.0) if limits.allow_charge else 0.0
     if limits.cvl is None:
         # The GX drops a battery without CVL as its BMS; in this system the chargers then stop.
         return 0.0, min(cond.load, max_discharge)
     # The highest battery current that keeps the bus at or under CVL; negative when the pack
     # already sits above it, and then the load must come from the battery.
-    cv = (limits.cvl - pack.open_circuit_voltage) / (pack.total_resistance + cable)
+    cv = (limits.cvl + charger.offset - pack.open_circuit_voltage) / (pack.total_resistance + cable)
     return _serve(cond, min(ccl, cv), max_discharge)
 
 
@@ -126,21 +242,36 @@ def run(
     dt: float = 5.0,
     pack: LoopPack | None = None,
     drop_compensation: float = 0.0,
+    charger: Charger = Charger(),
+    clouds: Clouds | None = None,
     restarts: Sequence[float] = (),
+    restart_every: float = 0.0,
+    glitches: Sequence[Glitch] = (),
+    silences: Sequence[tuple[float, float]] = (),
+    start: float = 0.0,
 ) -> Trace:
     """Simulate ``hours`` of ``profile`` (a name from ``profiles.PROFILES`` or a function of time).
 
     ``pack`` replaces the one made from ``cells`` and ``seed``. ``drop_compensation`` is the cable
     drop between the chargers and the pack, in V at ``cfg.max_charge_current``: the drop that
     ``cfg.voltage_drop`` is there to compensate. The chargers regulate their own terminals, so
-    the pack sees CVL less the drop at the present current. At each time in ``restarts`` (s) the
-    daemon restarts: the charge state goes through the JSON it saves and everything else is lost.
+    the pack sees CVL less the drop at the present current. ``charger`` says how they take the
+    limits; ``clouds`` pass in front of the profile's sun. At each time in ``restarts`` (s), and
+    every ``restart_every`` s if that is positive (a crash loop), the daemon restarts: the charge
+    state goes through the JSON it saves and everything else is lost. ``glitches`` are single bad
+    readings; during each (start, end) of ``silences`` (s) the BMS does not answer. The run
+    begins ``start`` s after midnight of day one; every time above is on that clock.
     """
     capacity = LoopPack.capacity_ah if pack is None else pack.capacity_ah
     conditions = get_profile(profile, capacity) if isinstance(profile, str) else profile
+    if clouds is not None:
+        conditions = clouded(conditions, clouds)
     if pack is None:
         # A pack that has stood where it is since yesterday: at the ambient temperature.
-        pack = LoopPack(cells=cells, seed=seed, temperature=conditions(0.0).ambient)
+        pack = LoopPack(cells=cells, seed=seed, temperature=conditions(start).ambient)
+    for glitch in glitches:
+        if not 0 <= glitch.cell < pack.cells:
+            raise ValueError(f"glitch cell {glitch.cell} is not one of the {pack.cells} cells (0-based)")
     cable = drop_compensation / cfg.max_charge_current if cfg.max_charge_current > 0 else 0.0
     trace = Trace(
         profile=profile if isinstance(profile, str) else "custom",
@@ -148,26 +279,59 @@ def run(
         cells=pack.cells,
         cell_max_voltage=cfg.cell_max_voltage,
         cell_ovp=pack.protection.cell_ovp,
+        top_balance_cell_voltage=cfg.top_balance_cell_voltage,
     )
     state = initial_state()
     pending = sorted(restarts)
+    next_crash = start + restart_every if restart_every > 0 else math.inf
+    glitching = sorted(glitches, key=lambda g: g.at)
+    uptake = charger.uptake
+    seen: Limits | None = None  # the limits the chargers and inverter work to, taken up at seen_at
+    seen_at = -math.inf
+    previous: Limits | None = None
+    reported: Sample | None = None
     for n in range(round(hours * 3600.0 / dt)):
-        t = n * dt
-        if pending and t >= pending[0]:
+        t = start + n * dt
+        restart = False
+        while pending and t >= pending[0]:
             pending.pop(0)
+            restart = True
+        if t >= next_crash:
+            # The next one after this step, however many fell inside it.
+            next_crash += restart_every * (math.floor((t - next_crash) / restart_every) + 1)
+            restart = True
+        if restart:
             state = restore(json.loads(json.dumps(snapshot(state, _EPOCH + t))), _EPOCH + t)
-        sample = pack.sample()
+            trace.restarts.append(t)
+        silent = any(begin <= t < end for begin, end in silences)
+        sample = None if silent else pack.sample()
+        if sample is not None and glitching and t >= glitching[0].at:
+            glitch = glitching.pop(0)
+            assert sample.cell_voltages is not None
+            sample.cell_voltages[glitch.cell] = glitch.volts
+            sample.voltage = round(sum(sample.cell_voltages), 2)
+            trace.glitches.append(t)
         limits, state = step(sample, state, cfg, t)
+        if uptake <= 0:
+            seen = limits
+        else:
+            boundary = math.floor(t / uptake) * uptake
+            if seen is None or boundary > seen_at:
+                # At a boundary between two steps the limits of the earlier one were in force.
+                seen = limits if seen is None or boundary >= t else previous
+                seen_at = boundary
+        previous = limits
         cond = conditions(t)
-        charger, served = _dispatch(limits, pack, cond, cable)
-        current = charger - served
+        charger_amps, served = _dispatch(seen, pack, cond, cable, charger)
+        current = charger_amps - served
+        reported = sample if sample is not None else reported
         trace.t.append(t)
         volts = pack.cell_voltages(current)
         trace.cell_voltages.append(volts)
         trace.voltage.append(sum(volts))
         trace.bus_voltage.append(trace.voltage[-1] + current * cable)
         trace.current.append(current)
-        trace.charger_current.append(charger)
+        trace.charger_current.append(charger_amps)
         trace.charge_available.append(cond.charge_available)
         trace.load_served.append(served)
         trace.unserved.append(cond.load - served)
@@ -180,10 +344,13 @@ def run(
         trace.charge_mode.append(limits.charge_mode)
         trace.charge_limitation.append(limits.charge_limitation)
         trace.discharge_limitation.append(limits.discharge_limitation)
-        trace.reported_voltage.append(sum(sample.cell_voltages))
-        trace.reported_max_cell.append(sample.max_cell)
-        trace.reported_min_cell.append(sample.min_cell)
-        trace.reported_min_temperature.append(min(sample.temperatures))
+        trace.silent.append(silent)
+        # Silent: what the algorithm last had.
+        cells_seen = reported.cell_voltages if reported is not None and reported.cell_voltages else volts
+        trace.reported_voltage.append(sum(cells_seen))
+        trace.reported_max_cell.append(max(cells_seen))
+        trace.reported_min_cell.append(min(cells_seen))
+        trace.reported_min_temperature.append(min(reported.temperatures) if reported is not None and reported.temperatures else pack.temperature)
         trace.charge_fet.append(pack.protection.charge_fet)
         trace.discharge_fet.append(pack.protection.discharge_fet)
         pack.advance(dt, current, ambient=cond.ambient)

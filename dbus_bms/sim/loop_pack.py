@@ -116,7 +116,11 @@ class LoopPack:
     """N LiFePO4 cells in series behind a BMS; current > 0 charges, as in ``Sample``.
 
     Per-cell capacity, SoC and resistance are drawn from ``seed`` unless given, so a spread (and
-    a runaway top cell near full) appears as in a real pack.
+    a runaway top cell near full) appears as in a real pack. ``weak_cell`` (0-based) is an aged
+    cell: ``weak_capacity`` times the capacity and ``weak_resistance`` times the resistance drawn
+    for it, so it leads the others at the top and sags first under load. ``reading_noise`` (V) is
+    the BMS's measurement noise, uniform within ± that on each cell, drawn from ``seed``;
+    ``soc_drift`` (%) is how far the BMS's SoC counter has drifted from the charge in the cells.
     """
 
     cells: int = 16
@@ -131,6 +135,11 @@ class LoopPack:
     thermal_time_constant: float = 3 * 3600.0
     heat_capacity_per_ah: float = 19.0
     protection: BmsProtection = field(default_factory=BmsProtection)
+    weak_cell: int | None = None
+    weak_capacity: float = 0.8
+    weak_resistance: float = 2.0
+    reading_noise: float = 0.0
+    soc_drift: float = 0.0
     soc: list[float] = field(default_factory=list)
     capacity: list[float] = field(default_factory=list)
     resistance: list[float] = field(default_factory=list)
@@ -149,6 +158,13 @@ class LoopPack:
             self.resistance = [rng.uniform(0.00018, 0.00030) * 280.0 / self.capacity_ah for _ in range(self.cells)]
         if not len(self.soc) == len(self.capacity) == len(self.resistance) == self.cells:
             raise ValueError(f"soc, capacity and resistance need one value per cell ({self.cells})")
+        if self.weak_cell is not None:
+            if not 0 <= self.weak_cell < self.cells:
+                raise ValueError(f"weak_cell {self.weak_cell} is not one of the {self.cells} cells (0-based)")
+            self.capacity[self.weak_cell] *= self.weak_capacity
+            self.resistance[self.weak_cell] *= self.weak_resistance
+        # Its own generator: noise on or off leaves the pack drawn from the seed the same.
+        self._noise = random.Random(f"noise {self.seed}")
         self.balancing = [False] * self.cells
         self.mosfet_temperature = self.temperature
         self._ocv = [loop_ocv(s) for s in self.soc]
@@ -184,12 +200,18 @@ class LoopPack:
         self.current = current
         balance = p.balance(self.cell_voltages())
         scale = dt / 36.0
-        soc, capacity, ocv = self.soc, self.capacity, self._ocv
+        soc, capacity, ocv, grid = self.soc, self.capacity, self._ocv, _GRID
         for i in range(self.cells):
             amps = current - balance[i]
             if amps:
-                soc[i] = min(MAX_CELL_SOC, max(0.0, soc[i] + amps * scale / capacity[i]))
-                ocv[i] = loop_ocv(soc[i])
+                x = soc[i] + amps * scale / capacity[i]
+                x = MAX_CELL_SOC if x > MAX_CELL_SOC else 0.0 if x < 0.0 else x
+                soc[i] = x
+                # loop_ocv, inlined: this loop is most of the pack's share of a simulated day.
+                x /= _STEP
+                j = int(x)
+                y0 = grid[j]
+                ocv[i] = y0 + (grid[j + 1] - y0) * (x - j)
         self.balancing = [a != 0.0 for a in balance]
         self._heat(dt, current, self.temperature if ambient is None else ambient)
         # Current and charge stay as they are until the next advance, so these are also the
@@ -211,8 +233,12 @@ class LoopPack:
     def sample(self) -> Sample:
         """What the BMS reports now, at its resolution: mV cells, 0.01 A, whole-percent SoC."""
         # round(v, 3) costs four times this, and this runs every step of a week-long simulation.
-        volts = [round(v * 1000.0) / 1000.0 for v in self._volts]
-        soc = self.pack_soc
+        if self.reading_noise > 0:
+            noise, uniform = self.reading_noise, self._noise.uniform
+            volts = [round((v + uniform(-noise, noise)) * 1000.0) / 1000.0 for v in self._volts]
+        else:
+            volts = [round(v * 1000.0) / 1000.0 for v in self._volts]
+        soc = min(100.0, max(0.0, self.pack_soc + self.soc_drift))
         temperature = round(self.temperature, 1)
         return Sample(
             voltage=round(sum(volts), 2),

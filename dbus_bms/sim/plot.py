@@ -39,7 +39,7 @@ def plot(trace: Trace, path: str | Path) -> None:
 
     h = trace.hours
     step_h = trace.dt / 3600.0
-    span = h[-1] + step_h
+    span = h[-1] + step_h - h[0]
     # A Figure without pyplot: no GUI backend, no global state, safe in any process.
     fig = Figure(figsize=(15, 14), layout="constrained")
     axes = fig.subplots(5, 1, sharex=True, height_ratios=[3, 2, 2, 1.5, 0.6])
@@ -113,11 +113,19 @@ def plot(trace: Trace, path: str | Path) -> None:
     mode_ax.legend(handles=[Patch(color=c, label=m) for m, c in colours.items()], loc="upper left",
                    bbox_to_anchor=(1.0, 1.0), fontsize=8, title="charge mode")
 
+    for ax in (cells_ax, pack_ax, amps_ax, mode_ax):
+        for i, at in enumerate(trace.restarts):
+            ax.axvline(at / 3600.0, color="tab:gray", linestyle="--", linewidth=0.8,
+                       label="daemon restart" if i == 0 and ax is cells_ax else None)
+    for i, at in enumerate(trace.glitches):
+        cells_ax.axvline(at / 3600.0, color="tab:red", linewidth=0.8, alpha=0.6)
+        cells_ax.plot([at / 3600.0], [trace.cell_ovp], marker="v", color="tab:red", linestyle="none",
+                      label="glitch reading" if i == 0 else None)
     for ax in (cells_ax, pack_ax, amps_ax):
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     for ax in axes:
         ax.grid(True, alpha=0.3)
-    mode_ax.set_xlim(0, span)
+    mode_ax.set_xlim(h[0], h[0] + span)
     mode_ax.xaxis.set_major_locator(MultipleLocator(6 if span <= 72 else 24))
-    mode_ax.set_xlabel("time (hours)")
+    mode_ax.set_xlabel("time (hours since midnight of day one)")
     fig.savefig(path, dpi=100)

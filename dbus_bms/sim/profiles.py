@@ -7,8 +7,9 @@ fills a 280 Ah 48 V one. Time 0 is midnight of the first day.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 DAY = 24 * 3600.0
 
@@ -70,6 +71,60 @@ PROFILES: dict[str, Callable[[float, float], Conditions]] = {
     "constant-load": constant_load,
     "cold-night": cold_night,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Clouds:
+    """Passing clouds: ``per_day`` times between 9:00 and 15:00 (drawn from ``seed``), the charge
+    available falls to ``fraction`` of itself for ``seconds``, then comes back in one step, as
+    the sun does from behind a cumulus."""
+
+    per_day: int = 12
+    fraction: float = 0.05
+    seconds: float = 120.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.per_day < 0 or not 0.0 <= self.fraction <= 1.0 or self.seconds <= 0:
+            raise ValueError("clouds need per_day >= 0, a fraction between 0 and 1 and seconds > 0")
+
+    def starts(self, day: int) -> list[float]:
+        """When the clouds of ``day`` (0 = the first) begin, in seconds since its midnight."""
+        rng = random.Random(f"clouds {self.seed} {day}")
+        return sorted(rng.uniform(9 * 3600.0, 15 * 3600.0 - self.seconds) for _ in range(self.per_day))
+
+
+def clouded(profile: Profile, clouds: Clouds) -> Profile:
+    """``profile`` with ``clouds`` passing in front of its sun."""
+    days: dict[int, list[float]] = {}
+
+    def conditions(t: float) -> Conditions:
+        cond = profile(t)
+        day = int(t // DAY)
+        starts = days.get(day)
+        if starts is None:
+            starts = days[day] = clouds.starts(day)
+        at = t - day * DAY
+        if any(start <= at < start + clouds.seconds for start in starts):
+            return replace(cond, charge_available=cond.charge_available * clouds.fraction)
+        return cond
+
+    return conditions
+
+
+def with_load_steps(profile: Profile, amps: float, *, every: float = 1800.0, seconds: float = 60.0,
+                    start: float = 12 * 3600.0, end: float = 18 * 3600.0) -> Profile:
+    """``profile`` with ``amps`` more load for ``seconds`` every ``every`` s between ``start`` and
+    ``end`` of each day (s since midnight): a kettle, a pump, a washing machine's heater."""
+
+    def conditions(t: float) -> Conditions:
+        cond = profile(t)
+        at = t % DAY
+        if start <= at < end and (at - start) % every < seconds:
+            return replace(cond, load=cond.load + amps)
+        return cond
+
+    return conditions
 
 
 def get_profile(name: str, capacity_ah: float) -> Profile:

@@ -11,10 +11,10 @@ import pytest
 from dbus_bms.charge.config import ChargeConfig
 from dbus_bms.charge.tables import make_table
 from dbus_bms.cli import main
-from dbus_bms.sim.charge_loop import Trace, run
+from dbus_bms.sim.charge_loop import Charger, Glitch, Trace, run
 from dbus_bms.sim.loop_pack import MAX_CELL_SOC, BmsProtection, LoopPack, loop_ocv
 from dbus_bms.sim.pack import ocv
-from dbus_bms.sim.profiles import Conditions, get_profile
+from dbus_bms.sim.profiles import Clouds, Conditions, clouded, get_profile, with_load_steps
 
 CFG = ChargeConfig()
 HOUR = 3600.0
@@ -253,7 +253,7 @@ def test_cli_prints_a_summary_and_writes_the_plot(tmp_path: Path, capsys):
     png = tmp_path / "run.png"
     assert main(["simulate-charge", "--hours", "6", "--profile", "solar-day", "--cells", "8", "--plot", str(png)]) == 0
     out = capsys.readouterr().out
-    for line in ("max cell voltage", "charge modes", "final", "min", "unserved load", str(png)):
+    for line in ("peak cell", "charge modes", "final", "min", "unserved load", str(png)):
         assert line in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
@@ -262,7 +262,7 @@ def test_cli_takes_the_charge_settings_from_a_config(tmp_path: Path, capsys):
     config = tmp_path / "dbus-bms.yaml"
     config.write_text("charge:\n  max_charge_current: 10\nbatteries:\n  - type: jk-nw\n    port: /dev/ttyUSB0\n")
     assert main(["simulate-charge", "--hours", "2", "--profile", "constant-load", "--config", str(config)]) == 0
-    assert "max cell voltage" in capsys.readouterr().out
+    assert "peak cell" in capsys.readouterr().out
     bad = tmp_path / "bad.yaml"
     bad.write_text("batteries: []\n")
     assert main(["simulate-charge", "--hours", "2", "--profile", "constant-load", "--config", str(bad)]) == 1
@@ -283,3 +283,177 @@ def test_cli_takes_the_pack_and_its_balancer(capsys):
     assert "Float " in out.split("charge modes")[1].splitlines()[0]
     assert main(["simulate-charge", "--hours", "1", "--profile", "solar-day", "--balance-current", "-1"]) == 2
     assert "--balance-current cannot be negative" in capsys.readouterr().err
+
+
+# --- Chargers, events and the figures ------------------------------------------------------------
+
+
+def test_a_feed_in_charger_ignores_ccl_and_follows_cvl():
+    # CCL 10 A for the whole run: the obeying chargers keep to it, the feed-in MPPT gives the
+    # pack what the sun and CVL allow.
+    low = replace(CFG, max_charge_current=10.0)
+    obeys = run(12, "solar-day", low, cells=8)
+    fed = run(12, "solar-day", low, cells=8, charger=Charger(obeys_ccl=False))
+    assert max(obeys.current) <= 10.0 + 1e-9
+    assert max(fed.current) > 50.0
+    assert all(b <= c + 0.001 for b, c, a in zip(fed.bus_voltage, fed.cvl, fed.charger_current) if a > 0)
+
+
+def test_chargers_regulate_at_their_offset_from_cvl():
+    high = run(12, "solar-day", CFG, cells=8, charger=Charger(offset=0.003))
+    at_cvl = [b - c for b, c, a in zip(high.bus_voltage, high.cvl, high.charger_current) if a > 0]
+    assert max(at_cvl) == pytest.approx(0.003, abs=1e-6)
+
+
+@pytest.mark.parametrize("quiet_from", [100.0, 101.0, 102.0])
+def test_limits_are_taken_up_on_the_3_s_boundaries_only(quiet_from):
+    # At 1 s steps the BMS goes quiet and the fail-safe publishes CCL 0: chargers that take the
+    # limits up every 3 s go on charging until the next multiple of 3 s, the others stop at once.
+    def sunny(t: float) -> Conditions:
+        return Conditions(100.0, 0.0, 20.0)
+
+    def charging(uptake: float) -> tuple[int, list[bool]]:
+        trace = run(0.1, sunny, CFG, dt=1.0, pack=LoopPack(cells=16, soc_percent=10.0),
+                    charger=Charger(uptake=uptake), silences=[(quiet_from, 3600.0)])
+        cut = next(i for i, ccl in enumerate(trace.ccl) if ccl == 0)
+        return cut, [a > 0 for a in trace.current]
+
+    cut, at_once = charging(0.0)
+    assert all(at_once[:cut]) and not any(at_once[cut:])
+    taken_up = -(-cut // 3) * 3  # the first boundary at or after the cut
+    assert charging(3.0) == (cut, [True] * taken_up + [False] * (len(at_once) - taken_up))
+
+
+def test_reading_noise_is_seeded_and_within_its_bound():
+    def readings(seed: int) -> list[list[float]]:
+        pack = LoopPack(cells=4, seed=seed, reading_noise=0.002)
+        return [pack.sample().cell_voltages for _ in range(200)]
+
+    quiet = LoopPack(cells=4, seed=1).sample().cell_voltages
+    noisy = readings(1)
+    assert noisy == readings(1) and noisy != readings(2)
+    assert all(abs(v - q) <= 0.0025 for sample in noisy for v, q in zip(sample, quiet))
+    assert len({sample[0] for sample in noisy}) >= 4
+
+
+def test_a_weak_cell_has_less_capacity_and_more_resistance():
+    plain, weak = LoopPack(cells=4, seed=3), LoopPack(cells=4, seed=3, weak_cell=2)
+    assert weak.capacity[2] == pytest.approx(0.8 * plain.capacity[2])
+    assert weak.resistance[2] == pytest.approx(2.0 * plain.resistance[2])
+    assert weak.capacity[:2] == plain.capacity[:2] and weak.soc == plain.soc
+    with pytest.raises(ValueError, match="weak_cell 4"):
+        LoopPack(cells=4, weak_cell=4)
+
+
+def test_a_drifted_soc_is_what_the_bms_reports():
+    pack = LoopPack(cells=4, soc_percent=90.0, soc_spread=0.0, soc_drift=-25.0)
+    assert pack.sample().soc == 65 and pack.pack_soc == pytest.approx(90.0)
+
+
+def test_clouds_dim_the_sun_at_seeded_times_and_leave_in_one_step():
+    sun = get_profile("solar-day", 280.0)
+    clouds = Clouds(per_day=6, fraction=0.1, seconds=120.0, seed=4)
+    dimmed = clouded(sun, clouds)
+    starts = clouds.starts(0)
+    assert starts == Clouds(per_day=6, fraction=0.1, seconds=120.0, seed=4).starts(0) != clouds.starts(1)
+    for start in starts:
+        assert dimmed(start + 60).charge_available == pytest.approx(0.1 * sun(start + 60).charge_available)
+    clear = [t for t in range(9 * 3600, 15 * 3600, 60) if not any(s <= t < s + 120 for s in starts)]
+    assert all(dimmed(t) == sun(t) for t in clear)
+    with pytest.raises(ValueError):
+        Clouds(fraction=1.5)
+
+
+def test_load_steps_add_their_current_for_their_seconds():
+    base = get_profile("solar-day", 280.0)
+    steps = with_load_steps(base, 50.0, every=1800.0, seconds=60.0)
+    assert steps(12 * HOUR + 30).load == base(12 * HOUR + 30).load + 50.0
+    assert steps(12 * HOUR + 90).load == base(12 * HOUR + 90).load
+    assert steps(11 * HOUR).load == base(11 * HOUR).load
+
+
+def test_restarts_crash_loops_glitches_and_silences_are_where_they_were_asked():
+    trace = run(1, "solar-day", CFG, cells=4, restarts=[600.0], restart_every=1000.0,
+                glitches=[Glitch(1200.0, cell=2)], silences=[(1800.0, 1900.0)])
+    assert trace.restarts == [600.0, 1000.0, 2000.0, 3000.0]
+    assert trace.glitches == [1200.0]
+    i = trace.t.index(1200.0)
+    assert trace.reported_max_cell[i] == 3.60 and trace.reported_max_cell[i + 1] < 3.4
+    assert [t for t, quiet in zip(trace.t, trace.silent) if quiet] == [1800.0 + 5 * k for k in range(20)]
+    with pytest.raises(ValueError, match="glitch cell 4"):
+        run(1, "solar-day", CFG, cells=4, glitches=[Glitch(10.0, cell=4)])
+
+
+def test_the_figures_count_absorptions_reversals_and_steps():
+    trace = Trace("x", 3600.0, 1, 3.45, 3.65)
+    trace.t = [h * 3600.0 for h in range(30)]
+    trace.charge_mode = (["Bulk"] * 3 + ["Absorption"] * 2 + ["Float"] * 5 + ["Absorption (cell OVP)"] * 4
+                         + ["Float"] * 16)
+    trace.cvl = [50.0, 52.0, 55.0, 55.2, 55.1, 54.0, 54.0, 54.0, 54.0, 54.0, 55.0, 54.0, 54.5, 54.4] + [54.0] * 16
+    trace.reported_max_cell = [3.3] * 11 + [3.5] + [3.4] * 18
+    trace.cell_voltages = [[3.3]] * 12 + [[3.56]] * 2 + [[3.3]] * 16
+    assert trace.absorptions_per_day() == [2, 0]
+    assert trace.time_to_float() == 5.0
+    # Turns at 4 (up → down), 10 (down → up), 11, 12 and 13; the last four in the OVP hold (4 h).
+    assert trace.cvl_reversals_per_hour() == pytest.approx(5 / 30)
+    assert trace.cvl_reversals_per_hour("(cell OVP)") == pytest.approx(4 / 4)
+    assert trace.largest_cvl_step() == (3.0, 2.0)  # the -1.0 at 11 h is a cut: a cell was over
+    assert trace.hours_with_a_cell_at(3.55) == [2.0, 0.0]
+
+
+# --- simulate-charge's options -------------------------------------------------------------------
+
+
+def summary(capsys, *args: str) -> dict[str, str]:
+    assert main(["simulate-charge", *args]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    return {line[:18].strip(): line[18:] for line in lines[1:]}
+
+
+def test_cli_profile_defaults_to_a_solar_day(capsys):
+    assert main(["simulate-charge", "--hours", "1", "--cells", "4"]) == 0
+    assert capsys.readouterr().out.startswith("1 h of solar-day, 4 ×")
+
+
+def test_cli_prints_the_figures(capsys):
+    out = summary(capsys, "--hours", "30", "--capacity", "100", "--balancer", "active", "--balance-current", "2")
+    assert out["peak cell"].startswith("3.4")
+    assert out["time to float"].endswith(" h"), f"time to float: {out['time to float']}"
+    assert 10.0 < float(out["time to float"].split()[0]) < 20.0
+    assert out["absorptions"] == "1 0 (per day)"  # the second day's 6 h end before the sun is up
+    assert "per hour; largest step" in out["CVL reversals"]
+    assert out["events"] == "none"
+
+
+def test_cli_feed_in_charger_ignores_ccl(capsys):
+    obeys = summary(capsys, "--hours", "11", "--cells", "8", "--charger", "obeys", "--charger-offset", "-3")
+    fed = summary(capsys, "--hours", "11", "--cells", "8", "--charger", "feed-in", "--charger-offset", "3")
+    assert obeys["chargers"].startswith("obey CCL, regulate at CVL -3 mV, take the limits up every 3 s")
+    assert fed["chargers"].startswith("feed-in, ignore CCL, regulate at CVL +3 mV")
+
+
+def test_cli_events_are_run_and_reported(capsys, tmp_path: Path):
+    png = tmp_path / "events.png"
+    out = summary(capsys, "--hours", "12", "--cells", "8", "--clouds", "6", "--restart-every", "3600",
+                  "--glitch", "9.5", "--noise", "2", "--weak-cell", "3", "--plot", str(png))
+    assert out["events"] == "6 clouds a day, 11 restarts, glitch at 9.5 h, ±2 mV reading noise, weak cell 3"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_refuses_a_step_the_model_cannot_resolve(capsys):
+    assert main(["simulate-charge", "--hours", "2", "--dt", "10"]) == 0
+    capsys.readouterr()
+    assert main(["simulate-charge", "--hours", "2", "--dt", "10.5"]) == 2
+    err = capsys.readouterr().err
+    assert "--dt 10.5 s is too coarse" in err and "10 mV" in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--weak-cell", "17"], "--weak-cell 17 is not one of the 16 cells"),
+    (["--glitch", "5"], "--glitch takes an hour within the run"),
+    (["--noise", "-1"], "cannot be negative"),
+    (["--restart-every", "-5"], "cannot be negative"),
+])
+def test_cli_rejects_bad_event_options(capsys, args, message):
+    assert main(["simulate-charge", "--hours", "2", *args]) == 2
+    assert message in capsys.readouterr().err
