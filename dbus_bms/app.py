@@ -24,13 +24,14 @@ from pathlib import Path
 
 from dbus_fast.aio import MessageBus
 
-from . import __version__
+from . import __version__, history
 from .charge.limits import step
 from .charge.store import ChargeStore
 from .charge.types import Limits
 from .config import BatteryConfig, Config
 from .devices.base import Device, DeviceError, RejectedReading
 from .devices.registry import create_device
+from .history_store import HistoryStore
 from .model import Sample
 from .victron.battery_service import BatteryService
 from .victron.connection import connect
@@ -75,6 +76,8 @@ class Battery:
         self.claims = claims
         self.store = ChargeStore(state_dir / f"charge-{cfg.alias}.json")
         self.charge_state = self.store.load(time.time())
+        self.history_store = HistoryStore(state_dir / f"history-{cfg.alias}.json")
+        self.history = self.history_store.load()
         self.service: BatteryService | None = None
         self.limits: Limits | None = None
         self.published_at = float("-inf")
@@ -135,11 +138,14 @@ class Battery:
             self._publish_fail_safe(now)
 
     def _apply(self, sample: Sample | None, now: float) -> None:
+        before = self.charge_state.last_time
         limits, self.charge_state = step(sample, self.charge_state, self.cfg.charge, now, distrust=self.distrust)
         self.limits = limits
         self.store.save(self.charge_state, time.time())
         if sample is not None:
             self._answered(now)
+            if self.distrust is None:
+                self._record(sample, None if before is None else now - before)
         last = self.charge_state.last
         if last is None:
             return
@@ -148,9 +154,17 @@ class Battery:
             return
         self._publish(last, limits, now)
 
+    def _record(self, sample: Sample, gap: float | None) -> None:
+        """The history takes in a reading charge control took in; after more than ``stale_after``
+        without one, nothing is known of what flowed in the gap."""
+        dt = gap if gap is not None and gap <= self.cfg.charge.stale_after else None
+        self.history = history.update(self.history, sample, dt, cells_held=self.charge_state.held)
+        self.history_store.save(self.history, time.time())
+
     def _publish(self, last: Sample, limits: Limits, now: float) -> None:
         assert self.service is not None
-        self.service.publish(last, limits, connection_text=self._link_text(now), link_quality=self.device.stats.quality)
+        self.service.publish(last, limits, connection_text=self._link_text(now), link_quality=self.device.stats.quality,
+                             history=self.history, since_full=self.charge_state.since_full)
         self.published_at = now
 
     def _publish_fail_safe(self, now: float) -> None:
@@ -282,6 +296,7 @@ class Battery:
         if self._starting is not None:
             self._starting.cancel()
         self.store.flush(time.time())
+        self.history_store.flush(time.time())
         closing = [self.device.close()]
         if self.service is not None:
             closing.append(self.service.stop())

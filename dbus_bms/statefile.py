@@ -5,7 +5,8 @@ exclusively and without following links), is flushed to the medium, renamed onto
 the directory is flushed so the rename itself is on the medium. A power cut at any moment leaves
 the old file or the new one. The rename replaces whatever sits at the target, a planted link
 included, without following it; reading refuses a link or anything that is not a regular file.
-``CoalescedJsonFile`` bounds how often a file that clients can change is written.
+``SpacedJsonFile`` bounds how often a state that changes at every poll is written, and
+``CoalescedJsonFile`` how often a file that clients can change is written.
 """
 
 from __future__ import annotations
@@ -128,6 +129,60 @@ def read_json(target: Path) -> Any:
     ValueError for content that is not JSON."""
     data = read_bytes(target)
     return None if data is None else json.loads(data)
+
+
+class SpacedJsonFile:
+    """A JSON state file that a state changing at every poll cannot wear out: ``save`` writes only
+    when the value differs from what the file holds and the last write is ``spacing`` s of the
+    wall clock old; what it held back goes out with a later ``save`` or with ``flush`` (at a stop).
+    A failed write is logged once per cause and tried again by the next save."""
+
+    def __init__(self, path: Path, spacing: float, what: str, logger: logging.Logger) -> None:
+        self.path = path
+        self.spacing = spacing
+        self.what = what
+        self.log = logger
+        self.writes = 0
+        self._saved: Any = None
+        self._latest: Any = None
+        self._written_at: float | None = None
+        self._error = ""
+
+    def loaded(self, value: Any) -> None:
+        """``value`` is what the file holds (as read at a start): saving it again writes nothing."""
+        self._saved = value
+
+    def save(self, value: Any, wall_now: float) -> bool:
+        """True when it wrote."""
+        self._latest = value
+        if value == self._saved:
+            return False
+        # A wall clock set back counts as time passed: it must not stop the saving for good.
+        if self._written_at is not None and 0 <= wall_now - self._written_at < self.spacing:
+            return False
+        return self._write(value, wall_now)
+
+    def flush(self, wall_now: float) -> bool:
+        """Writes what ``save`` held back; True when it wrote."""
+        if self._latest is None or self._latest == self._saved:
+            return False
+        return self._write(self._latest, wall_now)
+
+    def _write(self, value: Any, wall_now: float) -> bool:
+        self._written_at = wall_now
+        try:
+            write_json(self.path, value)
+        except OSError as exc:
+            if str(exc) != self._error:
+                self.log.warning("%s: cannot save the %s (%s)", self.path, self.what, exc)
+                self._error = str(exc)
+            return False
+        if self._error:
+            self.log.info("%s: %s saved again", self.path, self.what)
+            self._error = ""
+        self._saved = value
+        self.writes += 1
+        return True
 
 
 class CoalescedJsonFile:

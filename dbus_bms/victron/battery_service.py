@@ -13,6 +13,7 @@ from dbus_fast.aio import MessageBus
 
 from .. import __version__, statefile
 from ..charge.types import Limits
+from ..history import History
 from ..model import ALARM_ALARM, ALARM_NAMES, Sample
 from . import settings
 from .busitem import BusItemTree
@@ -45,6 +46,13 @@ _STATIC = (
     "/Mgmt/Connection", "/Mgmt/LinkQuality", "/Connected", "/FirmwareVersion", "/HardwareVersion", "/Serial",
     "/ProductName", "/State", "/Info/BatteryLowVoltage", "/Info/ChargeRequest", "/System/NrOfBatteries",
     "/System/BatteriesParallel", "/System/BatteriesSeries",
+)
+# What the battery went through, kept across restarts: valid while the BMS is silent too.
+_HISTORY = (
+    "/History/MinimumCellVoltage", "/History/MaximumCellVoltage", "/History/MinimumVoltage",
+    "/History/MaximumVoltage", "/History/MinimumTemperature", "/History/MaximumTemperature",
+    "/History/ChargedEnergy", "/History/DischargedEnergy", "/History/TotalAhDrawn",
+    "/History/TimeSinceLastFullCharge",
 )
 # /State as Victron's batteries and the GUI number it: 9 running, 10 error. A battery whose readings
 # are stale or not trusted is in error: its limits are the fail-safe's.
@@ -149,7 +157,7 @@ class BatteryService:
         ):
             t.add(path, value)
         t.add("/CustomName", custom, writeable=True, on_write=self._on_custom_name)
-        for path in (*_STATIC, *_MEASUREMENTS):
+        for path in (*_STATIC, *_MEASUREMENTS, *_HISTORY):
             t.add(path)
         for name in ALARM_NAMES:
             t.add(f"/Alarms/{name}")
@@ -307,7 +315,12 @@ class BatteryService:
             self._name_set_meanwhile = self._name_set_meanwhile or kept
             return kept
 
-    def publish(self, sample: Sample | None, limits: Limits, *, connection_text: str | None = None, link_quality: float | None = None) -> None:
+    def publish(
+        self, sample: Sample | None, limits: Limits, *, connection_text: str | None = None,
+        link_quality: float | None = None, history: History | None = None, since_full: float | None = None,
+    ) -> None:
+        """``history`` fills /History/* (left as they are without it); ``since_full``: seconds
+        since the last full charge, None while unknown."""
         v: dict[str, Any] = {
             "/Info/MaxChargeVoltage": limits.cvl,
             "/Info/MaxChargeCurrent": limits.ccl,
@@ -345,6 +358,8 @@ class BatteryService:
         for name in ALARM_NAMES:
             v[f"/Alarms/{name}"] = live.alarms.get(name, 0) if live is not None else None
         v["/Alarms/BmsCable"] = ALARM_ALARM if limits.stale else 0
+        if history is not None:
+            v.update(_history(history, since_full))
         self.tree.update(v)
 
     def _measurements(self, s: Sample | None) -> dict[str, Any]:
@@ -388,3 +403,22 @@ class BatteryService:
                 "/System/MaxVoltageCellId": _cell_id(cells, max),
             })
         return v
+
+
+def _history(h: History, since_full: float | None) -> dict[str, Any]:
+    def rounded(value: float | None, digits: int) -> float | None:
+        return None if value is None else round(value, digits)
+
+    return {
+        "/History/MinimumCellVoltage": rounded(h.min_cell_voltage, 3),
+        "/History/MaximumCellVoltage": rounded(h.max_cell_voltage, 3),
+        "/History/MinimumVoltage": rounded(h.min_voltage, 2),
+        "/History/MaximumVoltage": rounded(h.max_voltage, 2),
+        "/History/MinimumTemperature": rounded(h.min_temperature, 1),
+        "/History/MaximumTemperature": rounded(h.max_temperature, 1),
+        "/History/ChargedEnergy": round(h.charged_energy, 2),
+        "/History/DischargedEnergy": round(h.discharged_energy, 2),
+        # Negative, as Victron's battery monitors count the charge drawn (VE.Direct H6).
+        "/History/TotalAhDrawn": 0.0 - round(h.ah_drawn, 1),
+        "/History/TimeSinceLastFullCharge": None if since_full is None else round(since_full),
+    }
