@@ -58,8 +58,11 @@ class DaemonHarness:
         extra_config: str = "",
         ble_config: str = "",
         stop_hold: float | None = 0.2,
+        python: str = sys.executable,
     ) -> None:
         self.private = private
+        # The interpreter that runs the daemon: another venv's, to compare builds of its dependencies.
+        self.python = python
         self.tmp = tmp
         self.count = count
         self.extra_config = extra_config
@@ -114,7 +117,7 @@ class DaemonHarness:
         config.write_text(self.config_text())
         self.log = open(self.tmp / "daemon.log", "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dbus_bms", "run", "--config", str(config), "--log-level", log_level],
+            [self.python, "-m", "dbus_bms", "run", "--config", str(config), "--log-level", log_level],
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import multiprocessing
 import os
+import random
+import select
+import signal
 import time
 import tty
 from typing import Protocol
 
+from .bus import die_with_parent
 from .pack import SimPack
+
+# How far a garbage stream at line rate may fall behind its schedule before it gives up catching up,
+# as a UART that was not fed in time simply sent nothing then.
+_MAX_LAG = 0.1
 
 
 class SimDevice(Protocol):
@@ -34,6 +44,8 @@ class PtyServer:
         self._master = -1
         self._slave = -1
         self._last = 0.0
+        self._garbage: multiprocessing.process.BaseProcess | None = None
+        self._garbage_sent: ctypes.c_ulonglong | None = None
 
     def start(self) -> str:
         self._master, self._slave = os.openpty()
@@ -67,7 +79,33 @@ class PtyServer:
             except OSError:
                 pass  # the host closed its side mid-reply, as a real line would drop it
 
+    def stream_garbage(self, bytes_per_second: float | None, seed: int = 0) -> None:
+        """Starts a line that streams random bytes without pause, whatever the host asks.
+
+        At ``bytes_per_second`` (115200 baud is 11,520) the bytes go one per write, as a UART hands
+        them over; with None they go in 4 KiB writes as fast as the host takes them. A process of
+        its own writes them, so the stream keeps its pace whatever this process's loop is doing.
+        """
+        self.stop_garbage()
+        self._garbage_sent = multiprocessing.get_context("fork").RawValue("Q", 0)
+        self._garbage = multiprocessing.get_context("fork").Process(
+            target=_stream_garbage, args=(self._master, bytes_per_second, seed, self._garbage_sent), daemon=True
+        )
+        self._garbage.start()
+
+    @property
+    def garbage_sent(self) -> int:
+        """How many bytes of garbage the stream has written so far."""
+        return self._garbage_sent.value if self._garbage_sent is not None else 0
+
+    def stop_garbage(self) -> None:
+        if self._garbage is not None:
+            self._garbage.kill()
+            self._garbage.join()
+            self._garbage = None
+
     def stop(self) -> None:
+        self.stop_garbage()
         if self._master >= 0:
             asyncio.get_running_loop().remove_reader(self._master)
             os.close(self._master)
@@ -75,3 +113,24 @@ class PtyServer:
             self._master = self._slave = -1
         if self.link and os.path.islink(self.link):
             os.unlink(self.link)
+
+
+def _stream_garbage(fd: int, bytes_per_second: float | None, seed: int, sent: ctypes.c_ulonglong) -> None:
+    die_with_parent()
+    signal.set_wakeup_fd(-1)  # the parent's event loop must not wake for this process's signals
+    rng = random.Random(seed)
+    chunk = 1 if bytes_per_second is not None else 4096
+    due = time.monotonic()
+    while True:
+        if bytes_per_second is not None:
+            now = time.monotonic()
+            if due > now:
+                time.sleep(due - now)
+            due = max(due, time.monotonic() - _MAX_LAG) + 1 / bytes_per_second
+        select.select([], [fd], [])
+        try:
+            sent.value += os.write(fd, rng.randbytes(chunk))
+        except BlockingIOError:
+            pass
+        except OSError:
+            time.sleep(0.01)  # EIO while no one holds the slave open
