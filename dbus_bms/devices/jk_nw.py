@@ -78,5 +78,9 @@ class JkNwDevice(Device):
         finally:
             self.stats.discarded_bytes += rx.discarded_bytes
 
+    async def end_poll(self) -> None:
+        # Nothing is asked until the next poll: what the line sends meanwhile waits in the kernel.
+        self.transport.pause()
+
     async def close(self) -> None:
         await self.transport.close()

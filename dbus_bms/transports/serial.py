@@ -3,12 +3,17 @@
 The port is opened lazily and re-opened after it vanished (a USB adapter unplugged and plugged
 back), so the daemon never has to restart for a replug. It is opened exclusively: a second
 program polling the same BMS would garble both conversations, so it gets a clear error instead.
+
+Between exchanges (``pause``) nothing is read: a line that streams noise would otherwise wake the
+daemon for every byte or two, half a core at 115200 baud. The kernel keeps what arrives meanwhile,
+and ``discard_input`` before the next request drops it there, counted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import termios
 
 import serial
 import serial_asyncio_fast
@@ -52,6 +57,7 @@ class SerialTransport:
         self.opens = 0
         self._transport: asyncio.Transport | None = None
         self._rx: _Receiver | None = None
+        self._paused = False
 
     @property
     def is_open(self) -> bool:
@@ -69,12 +75,25 @@ class SerialTransport:
         except (serial.SerialException, OSError, ValueError) as exc:
             raise TransportError(f"cannot open {self.port}: {exc}") from exc
         self._transport, self._rx = transport, rx
+        self._paused = False
         self.opens += 1
 
     async def write(self, data: bytes) -> None:
         await self.open()
         assert self._transport is not None
+        self._resume()
         self._transport.write(data)
+
+    def pause(self) -> None:
+        """Stops reading until the next ``write``: the exchange is over."""
+        if self._transport is not None and not self._paused:
+            self._transport.pause_reading()
+            self._paused = True
+
+    def _resume(self) -> None:
+        if self._paused and self._transport is not None:
+            self._transport.resume_reading()
+            self._paused = False
 
     async def read(self, timeout: float) -> bytes:
         """The bytes received so far, waiting up to ``timeout`` s for the first ones.
@@ -100,12 +119,32 @@ class SerialTransport:
         return data
 
     def discard_input(self) -> int:
-        """Drop bytes that arrived unasked (a late reply, line noise); returns how many."""
+        """Drop bytes that arrived unasked (a late reply, line noise), ours and those the kernel
+        kept while reading was paused; returns how many."""
         if self._rx is None:
             return 0
-        n = len(self._rx.buffer)
+        n = len(self._rx.buffer) + self.unread
         self._rx.buffer.clear()
+        port = getattr(self._transport, "serial", None)
+        if port is not None:
+            try:
+                port.reset_input_buffer()
+            except (serial.SerialException, OSError, termios.error) as exc:
+                # With reading paused, this is where a port that went away shows first.
+                self._drop()
+                raise TransportError(f"{self.port} went away: {exc}") from exc
         return n
+
+    @property
+    def unread(self) -> int:
+        """Bytes the kernel holds for us, not read yet (while reading is paused, all that came)."""
+        port = getattr(self._transport, "serial", None)
+        if port is None:
+            return 0
+        try:
+            return port.in_waiting
+        except (serial.SerialException, OSError, termios.error):
+            return 0
 
     async def close(self) -> None:
         """Closes the port and returns once it is released (the lock too)."""
@@ -120,3 +159,4 @@ class SerialTransport:
             self._transport.close()
         self._transport = None
         self._rx = None
+        self._paused = False

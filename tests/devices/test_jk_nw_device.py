@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from dbus_bms.devices.base import DeviceError
@@ -75,3 +77,22 @@ async def test_unplugged_port_fails_cleanly_and_replug_recovers(rig):
     server.start()
     assert (await device.poll()).cell_voltages
     assert device.stats.link_errors >= 2
+
+
+async def test_noise_between_polls_waits_in_the_kernel_and_is_dropped_counted(rig):
+    # Between polls nothing is read: a noisy line cannot wake the daemon for every byte. What it
+    # sent meanwhile is dropped before the next request, and counted as junk.
+    sim, server, device = rig
+    assert (await device.poll()).cell_voltages
+    server.stream_garbage(None, seed=5)
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 10
+    while server.garbage_sent < 2000 and loop.time() < end:
+        await asyncio.sleep(0.01)
+    server.stop_garbage()
+    held = device.transport.unread
+    assert held >= 2000  # in the kernel: the daemon read none of it
+    assert device.transport.discard_input() >= held
+    expected = sim.pack.sample()
+    sample = await device.poll()
+    assert sample.cell_voltages == pytest.approx(expected.cell_voltages, abs=0.0005)
