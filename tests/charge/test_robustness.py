@@ -141,13 +141,19 @@ def _glitch(state, before, glitch, after, current):
     return drive([pack(before, current), pack(glitch, current), pack(after, current)], state)
 
 
-@pytest.mark.parametrize("where", ["bulk", "float"])
-def test_one_glitch_reading_cuts_nothing(where):
+def _settled(where: str, bulk_cell: float):
+    """A state 40 polls into bulk (cells at ``bulk_cell``, 50 A) or float (3.36 V, 2 A)."""
     if where == "bulk":
-        state, cells, current = RUNNING, [3.35] * 16, 50.0
+        state, cells, current = RUNNING, [bulk_cell] * 16, 50.0
     else:
         state, cells, current = replace(RUNNING, mode=Mode.FLOAT, mode_text="Float", since_full=100.0), [3.36] * 16, 2.0
     _, state = drive([pack(cells, current)] * 40, state)
+    return state, cells, current
+
+
+@pytest.mark.parametrize("where", ["bulk", "float"])
+def test_one_glitch_reading_cuts_nothing(where):
+    state, cells, current = _settled(where, 3.35)
     out, state = _glitch(state, cells, cells[:3] + [3.60] + cells[4:], cells, current)
     assert [lim.cvl for lim in out] == [out[0].cvl] * 3 and [lim.ccl for lim in out] == [out[0].ccl] * 3
     assert [stage(lim.charge_mode) for lim in out] == [stage(out[0].charge_mode)] * 3
@@ -156,11 +162,7 @@ def test_one_glitch_reading_cuts_nothing(where):
 
 @pytest.mark.parametrize("where", ["bulk", "float"])
 def test_a_real_rise_cuts_in_the_second_poll(where):
-    if where == "bulk":
-        state, cells, current = RUNNING, [3.40] * 16, 50.0
-    else:
-        state, cells, current = replace(RUNNING, mode=Mode.FLOAT, mode_text="Float", since_full=100.0), [3.36] * 16, 2.0
-    _, state = drive([pack(cells, current)] * 40, state)
+    state, cells, current = _settled(where, 3.40)
     high = cells[:3] + [3.60] + cells[4:]
     out, _ = _glitch(state, cells, high, high, current)
     assert out[1].cvl == out[0].cvl and out[1].ccl == out[0].ccl
