@@ -22,6 +22,8 @@ from .errors import TransportError
 
 # Bounds the receive buffer: a device that spews garbage must not grow our memory without limit.
 _MAX_BUFFERED = 64 * 1024
+# Reads of up to _MAX_BUFFERED that dropping kept input may take: 1 MiB, a second of a flat-out line.
+_DRAIN_READS = 16
 
 
 class _Receiver(asyncio.Protocol):
@@ -123,16 +125,23 @@ class SerialTransport:
         kept while reading was paused; returns how many."""
         if self._rx is None:
             return 0
-        n = len(self._rx.buffer) + self.unread
+        n = len(self._rx.buffer)
         self._rx.buffer.clear()
         port = getattr(self._transport, "serial", None)
-        if port is not None:
-            try:
-                port.reset_input_buffer()
-            except (serial.SerialException, OSError, termios.error) as exc:
-                # With reading paused, this is where a port that went away shows first.
-                self._drop()
-                raise TransportError(f"{self.port} went away: {exc}") from exc
+        if port is None:
+            return n
+        try:
+            # Read out rather than flush: every byte dropped is counted, also one that arrives
+            # meanwhile. Bounded, for a line that streams faster than we drain.
+            for _ in range(_DRAIN_READS):
+                data = port.read(_MAX_BUFFERED)
+                if not data:
+                    break
+                n += len(data)
+        except (serial.SerialException, OSError, termios.error) as exc:
+            # With reading paused, this is where a port that went away shows first.
+            self._drop()
+            raise TransportError(f"{self.port} went away: {exc}") from exc
         return n
 
     @property
