@@ -11,7 +11,7 @@ import re
 import pytest
 from dbus_fast.aio import MessageBus
 
-from dbus_bms.app import WATCHDOG_TICK, Battery, _watchdog
+from dbus_bms.app import WATCHDOG_TICK, Battery
 from dbus_bms.charge.config import ChargeConfig
 from dbus_bms.config import BatteryConfig
 from dbus_bms.devices.registry import create_device
@@ -45,7 +45,6 @@ async def rig(private_bus, tmp_path, monkeypatch):
         tasks.append(asyncio.create_task(battery.run(interval)))
         return battery, server
 
-    tasks.append(asyncio.create_task(_watchdog(batteries)))
     yield add, client
     for task in tasks:
         task.cancel()
@@ -139,3 +138,20 @@ async def test_a_second_battery_with_the_same_bms_id_is_refused_naming_both(rig,
     assert any("second" in r.getMessage() and "first" in r.getMessage() and "jk-nw_SAME-ID" in r.getMessage()
                for r in caplog.records)
     await wait_for(client, "first", online)
+
+
+async def test_a_healthy_battery_keeps_its_watchdog_beyond_the_next_poll(rig):
+    """While polls return, each reading moves the watchdog's timer past the next poll, so it never
+    fires and a healthy battery costs no wake-up of its own; once polls stop it fires by the bound."""
+    add, client = rig
+    battery, server = await add("calm", interval=0.2)
+    await wait_for(client, "calm", online)
+    loop = asyncio.get_running_loop()
+    for _ in range(10):
+        timer = battery._watch_timer
+        assert timer is not None and timer.when() - loop.time() > battery.cfg.poll_interval
+        await asyncio.sleep(0.1)
+    server.stop()
+    last = battery.charge_state.last_time
+    await wait_for(client, "calm", lambda it: it["/Info/MaxChargeCurrent"] == 0)
+    assert loop.time() - last > CHARGE.stale_after

@@ -10,6 +10,7 @@ import pytest
 
 from dbus_bms.transports.errors import TransportError
 from dbus_bms.transports.serial import SerialTransport
+from dbus_bms.transports.stream import FREE_READS
 
 
 class PtyPeer:
@@ -124,5 +125,34 @@ async def test_unasked_bytes_can_be_discarded(link):
     assert dropped == 5
     with pytest.raises(TimeoutError):
         await t.read(0.05)
+    await t.close()
+    peer.unplug()
+
+
+async def test_a_trickling_line_wakes_the_reader_once_per_gather_period(link):
+    """Bytes that trickle in one at a time (noise, or a slow reply) are collected by the kernel
+    between reads: past the first few after the request, each read waits ``gather`` after the one
+    before, so the reads are bounded by the time taken, not by the bytes (one per byte without it)."""
+    peer = PtyPeer(link)
+    t = SerialTransport(link, baudrate=9600)
+    assert t.gather == pytest.approx(64 * 10 / 9600)
+    await t.write(b"?")
+    loop = asyncio.get_running_loop()
+
+    async def trickle() -> None:
+        for i in range(150):
+            peer.write(bytes([i]))
+            await asyncio.sleep(0.002)
+
+    writer = asyncio.create_task(trickle())
+    start, got, reads = loop.time(), b"", 0
+    while len(got) < 150:
+        got += await t.read(5.0)
+        reads += 1
+    elapsed = loop.time() - start
+    await writer
+    assert got == bytes(range(150))
+    assert reads <= FREE_READS + elapsed / t.gather
+    assert reads < 150 / 2
     await t.close()
     peer.unplug()
