@@ -27,16 +27,19 @@ from pathlib import Path
 from dbus_fast.aio import MessageBus
 
 from . import __version__, history
+from .bms_settings_store import BmsSettingsStore, settings_path
+from .charge.ceilings import exceeded
 from .charge.limits import step
 from .charge.store import ChargeStore
 from .charge.types import Limits
 from .config import BatteryConfig, Config
-from .devices.base import Device, DeviceError, RejectedReading
+from .devices.base import SWITCHES, ControlFailed, Device, DeviceError, RejectedReading
 from .devices.registry import create_device
 from .history_store import HistoryStore
-from .model import Sample
+from .model import BmsSettings, Sample
 from .victron.battery_service import BatteryService
 from .victron.connection import connect
+from .victron.control_paths import SWITCH_PATHS
 
 log = logging.getLogger("dbus_bms")
 
@@ -56,6 +59,7 @@ CLOSE_TIMEOUT = 1.0
 # A service whose start failed (its name taken by another process, localsettings refusing) is
 # tried again after this long.
 START_RETRY = 30.0
+_SWITCH_PATH = {which: path for path, which in SWITCH_PATHS.items()}
 
 
 class BusLost(Exception):
@@ -82,6 +86,8 @@ class Battery:
         self.charge_state = self.store.load(time.time())
         self.history_store = HistoryStore(state_dir / f"history-{cfg.alias}.json")
         self.history = self.history_store.load()
+        self.bms_store = BmsSettingsStore(settings_path(state_dir, cfg.alias))
+        self._bms_seen: BmsSettings | None = None
         self.service: BatteryService | None = None
         self.limits: Limits | None = None
         self.published_at = float("-inf")
@@ -154,6 +160,8 @@ class Battery:
             self._answered(now)
             if self.distrust is None:
                 self._record(sample, None if before is None else now - before)
+                if sample.bms_settings is not None and sample.bms_settings != self._bms_seen:
+                    self._bms_settings_read(sample.bms_settings)
         last = self.charge_state.last
         if last is None:
             return
@@ -168,6 +176,14 @@ class Battery:
         dt = gap if gap is not None and gap <= self.cfg.charge.stale_after else None
         self.history = history.update(self.history, sample, dt, cells_held=self.charge_state.held)
         self.history_store.save(self.history, time.time())
+
+    def _bms_settings_read(self, settings: BmsSettings) -> None:
+        """Said once per change of the BMS's settings: where the config goes beyond them, charge
+        control keeps to the BMS's, and check-config can tell from the saved copy."""
+        self._bms_seen = settings
+        for problem in exceeded(self.cfg.charge, settings):
+            log.warning("%s: %s", self.name, problem)
+        self.bms_store.save(settings)
 
     def _publish(self, last: Sample, limits: Limits, now: float) -> None:
         assert self.service is not None
@@ -293,6 +309,8 @@ class Battery:
             settings_wait=self.settings_wait,
             cell_min_voltage=self.cfg.charge.cell_min_voltage,
             properties_changed=self.properties_changed,
+            switcher=self.switch,
+            has_settings=self.cfg.control and any(self.device.can_switch(which) for which in SWITCHES),
         )
         loop = asyncio.get_running_loop()
         try:
@@ -311,6 +329,35 @@ class Battery:
             with contextlib.suppress(Exception):
                 self._publish(last, self.limits, loop.time())
         self._arm_watch(loop.time())
+
+    async def switch(self, which: str, on: bool) -> bool:
+        """A write to a control path. Refused, and said why, while control is off or the BMS cannot
+        switch ``which``: then nothing is sent. Else the device switches and reads the BMS back, and
+        that reading is taken in and published (AllowToCharge, CCL and the rest follow it) before
+        the answer: True once the BMS shows the switch as asked."""
+        asked = f"{_SWITCH_PATH[which]} = {int(not on)}"
+        if not self.cfg.control:
+            log.warning("%s: %s refused: control is off: set `control: true` in the config to switch the BMS from "
+                        "the GX", self.name, asked)
+            return False
+        if not self.device.can_switch(which):
+            log.warning("%s: %s refused: this BMS (%s) cannot switch its %s from the GX", self.name, asked,
+                        self.device.type_name, which)
+            return False
+        try:
+            sample = await self.device.switch(which, on)
+        except ControlFailed as exc:
+            log.warning("%s: %s not done: %s", self.name, asked, exc)
+            self.distrust = None
+            self.apply(exc.sample, asyncio.get_running_loop().time())
+            return False
+        except DeviceError as exc:
+            log.warning("%s: %s not done: %s", self.name, asked, exc)
+            return False
+        self.distrust = None
+        self.apply(sample, asyncio.get_running_loop().time())
+        log.info("%s: %s: the BMS switched its %s %s", self.name, asked, which, "on" if on else "off")
+        return True
 
     def _link_text(self, now: float) -> str:
         """The link-health record: success over recent polls, age of the last reading, counters."""

@@ -10,10 +10,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .model import Sample
 from .protocols import jk02
+
+if TYPE_CHECKING:
+    from .config import BatteryConfig, Config
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_NOT_BUILT = 0, 1, 2, 3
 
@@ -119,8 +123,28 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         return EXIT_FAIL
     print(f"{args.file}: ok, {len(config.batteries)} batter{'y' if len(config.batteries) == 1 else 'ies'}")
     for b in config.batteries:
-        print(f"  {b.alias}: {b.type} on {b.port or b.address}, poll every {b.poll_interval:g} s")
+        where = f"{b.port} address {b.address}{' (listening)' if b.listen else ''}" if b.port and b.address else b.port or b.address
+        print(f"  {b.alias}: {b.type} on {where}, poll every {b.poll_interval:g} s")
+        for warning in _beyond_the_bms(config, b):
+            print(f"  warning: {b.alias}: {warning}")
     return EXIT_OK
+
+
+def _beyond_the_bms(config: Config, battery: BatteryConfig) -> list[str]:
+    """Where a battery's charge settings go beyond its BMS's own, from the settings the daemon last
+    read from that BMS (kept in the state directory)."""
+    from .bms_settings_store import load, settings_path
+    from .charge.ceilings import exceeded
+
+    path = settings_path(Path(config.state_dir), battery.alias)
+    try:
+        found = load(path)
+    except (OSError, ValueError) as exc:
+        return [f"{path}: cannot read the BMS's saved settings ({exc})"]
+    if found is None:
+        return []
+    settings, read_at = found
+    return [f"{problem} (the BMS's settings as read {read_at})" for problem in exceeded(battery.charge, settings)]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -158,11 +182,21 @@ def cmd_read(args: argparse.Namespace) -> int:
         what = "the serial port" if needed == "port" else "the BLE MAC or advertised name"
         print(f"dbus-bms read: type {args.type!r} needs --{needed} ({what})", file=sys.stderr)
         return EXIT_USAGE
+    if kind.bus:
+        lowest = 0 if args.listen else 1
+        if args.address is None or not args.address.isdigit() or not lowest <= int(args.address) <= 15:
+            print(f"dbus-bms read: type {args.type!r} needs --address N, the pack's RS485 address "
+                  f"({lowest}-15{', 0 the master' if args.listen else ''})", file=sys.stderr)
+            return EXIT_USAGE
+    elif args.listen:
+        print(f"dbus-bms read: --listen is for packs on a shared RS485 bus, not type {args.type!r}", file=sys.stderr)
+        return EXIT_USAGE
     if args.protocol is not None and args.protocol not in kind.protocols:
         print(f"dbus-bms read: type {args.type!r} has no protocol {args.protocol!r}", file=sys.stderr)
         return EXIT_USAGE
     if args.timeout is None:
-        args.timeout = DEFAULT_TIMEOUT[kind.link]
+        own = kind.listen_timeout if args.listen else kind.timeout
+        args.timeout = own if own is not None else DEFAULT_TIMEOUT[kind.link]
 
     async def once() -> Sample:
         device = create_device(args)
@@ -182,23 +216,32 @@ def cmd_read(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .sim.faults import Fault
-    from .sim.serve import BLE_SIMULATORS, SIMULATORS, serve_ble, serve_pty
+    from .sim.serve import BLE_SIMULATORS, SIMULATORS, serve_ble, serve_pty, serve_tcp
 
-    if args.tcp is not None:
-        return _not_built("serving a simulator over TCP", "the RS485 gateway issue")
+    if args.tcp is not None and not 0 <= args.tcp <= 65535:
+        print(f"dbus-bms simulate: --tcp {args.tcp} is out of range 0 to 65535 (0: a free port)", file=sys.stderr)
+        return EXIT_USAGE
     known = [*SIMULATORS, *BLE_SIMULATORS]
     if args.type not in known:
         print(f"dbus-bms simulate: unknown type {args.type!r}; known: {', '.join(known)}", file=sys.stderr)
         return EXIT_USAGE
+    if args.type == "jk-pb" and not 1 <= args.packs <= 15 + args.master:
+        print(f"dbus-bms simulate: --packs {args.packs}: a PB bus holds 1 to {15 + args.master} packs", file=sys.stderr)
+        return EXIT_USAGE
     ble = args.type in BLE_SIMULATORS
-    if (ble and not args.ble) or (not ble and not args.pty):
-        print(f"dbus-bms simulate: type {args.type!r} is served with {'--ble' if ble else '--pty'}", file=sys.stderr)
+    tcp = args.tcp is not None
+    if (ble and not args.ble) or (not ble and args.pty == tcp):
+        print(f"dbus-bms simulate: type {args.type!r} is served with {'--ble' if ble else '--pty or --tcp PORT'}", file=sys.stderr)
         return EXIT_USAGE
     try:
         if ble:
             asyncio.run(serve_ble(layout=args.layout, bus_address=args.bus, fault=Fault(args.fault), cells=args.cells))
+        elif tcp:
+            asyncio.run(serve_tcp(args.type, port=args.tcp, fault=Fault(args.fault), cells=args.cells, fragment=args.fragment,
+                                  packs=args.packs, master=args.master))
         else:
-            asyncio.run(serve_pty(args.type, link=args.link, fault=Fault(args.fault), cells=args.cells))
+            asyncio.run(serve_pty(args.type, link=args.link, fault=Fault(args.fault), cells=args.cells,
+                                  packs=args.packs, master=args.master))
     except KeyboardInterrupt:
         pass
     return EXIT_OK
@@ -354,12 +397,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("read", help="one reading, printed")
     s.add_argument("--type", required=True)
     s.add_argument("--port")
-    s.add_argument("--address", help="BLE: the MAC or advertised name")
+    s.add_argument("--address", help="BLE: the MAC or advertised name; jk-pb: the pack's RS485 address")
+    s.add_argument("--listen", action="store_true", help="jk-pb: send nothing, wait for the master pack's cycle")
     s.add_argument("--adapter", help="BLE: hci0, hci1, ...")
     s.add_argument("--pin", help="BLE: pairing PIN, when the BMS needs one")
     s.add_argument("--protocol", help="force a protocol (layout) instead of detecting it")
     s.add_argument("--baudrate", type=int, default=115200)
-    s.add_argument("--timeout", type=float, help="seconds to wait for the reply (serial 0.5, BLE 5)")
+    s.add_argument("--timeout", type=float, help="seconds to wait for the reply (serial 0.5, jk-pb 0.3, BLE 5)")
     s.set_defaults(ble_mode="per-poll")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_read)
@@ -375,11 +419,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("type")
     s.add_argument("--pty", action="store_true")
     s.add_argument("--link", help="also make this symlink to the pty")
-    s.add_argument("--tcp", type=int, metavar="PORT")
+    s.add_argument("--tcp", type=int, metavar="PORT", help="as an RS485-TCP gateway on 127.0.0.1:PORT (0: a free port)")
+    s.add_argument("--fragment", action="store_true", help="with --tcp: replies in pieces, as gateways send them")
     s.add_argument("--ble", action="store_true", help="through a fake BlueZ on a D-Bus of its own (or --bus)")
     s.add_argument("--bus", help="with --ble: serve on this D-Bus address instead")
     s.add_argument("--layout", default="32s", choices=jk02.LAYOUTS, help="with --ble: the JK record layout")
     s.add_argument("--cells", type=int, default=16)
+    s.add_argument("--packs", type=int, default=3, metavar="N", help="jk-pb: N packs on the bus, at addresses 1 to N")
+    s.add_argument("--master", action="store_true",
+                   help="jk-pb: pack 0 is the bus master and runs its own poll cycle (slaves 1 to N-1)")
     s.add_argument("--fault", default="none", choices=["none", "silent", "garbage", "bad-checksum", "truncated"])
     s.set_defaults(func=cmd_simulate)
 

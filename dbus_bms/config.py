@@ -18,6 +18,7 @@ from .charge.config import ChargeConfig
 from .charge.tables import make_table
 from .devices.registry import DEVICE_TYPES, DeviceKind
 from .transports.ble_address import mac_problem, normal_target
+from .transports.tcp import SCHEME, is_tcp, tcp_address, tcp_peer
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,11 @@ class BatteryConfig:
     timeout: float = 0.5
     device_instance: int = 512
     charge: ChargeConfig = field(default_factory=ChargeConfig)
+    # A bus type's packs only listen to a master pack at address 0; nothing is sent.
+    listen: bool = False
+    # Whether the GX may switch this BMS's FETs and balancer (/Settings/ForceChargingOff and the
+    # like); off, such a write is refused and nothing is sent to the BMS.
+    control: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,10 +92,11 @@ MAX_ALIASES = 100
 
 _TOP_KEYS = {
     "poll_interval", "state_dir", "log_level", "settings_wait", "stop_hold", "properties_changed", "charge", "batteries",
+    "control",
 }
 _BATTERY_KEYS = {
     "type", "port", "address", "adapter", "pin", "ble_mode", "protocol", "alias", "baudrate", "poll_interval",
-    "timeout", "device_instance", "charge",
+    "timeout", "device_instance", "charge", "listen", "control",
 }
 _SERIAL_ONLY = ("port", "baudrate")
 _BLE_ONLY = ("address", "adapter", "pin", "ble_mode")
@@ -183,7 +190,11 @@ class _Parser:
         self.aliases: dict[str, int] = {}
         self.ports: dict[str, tuple[str, int]] = {}
         self.addresses: dict[str, int] = {}
+        # Ports of a bus type: the first battery on it, and the line of the battery at each address.
+        self.buses: dict[str, tuple[BatteryConfig, int, dict[int, int]]] = {}
         self.top_poll: Where | None = None
+        # The top level's `control:`, which every battery takes unless it sets its own.
+        self.top_control = False
 
     def err(self, node: yaml.Node, key: str, message: str) -> None:
         self.refused.add(id(node))
@@ -336,6 +347,7 @@ class _Parser:
         settings_wait = setting("settings_wait", float, 10.0, 0, 600)
         stop_hold = setting("stop_hold", float, 3.0, 0, 30)
         properties_changed = setting("properties_changed", bool, False)
+        self.top_control = setting("control", bool, False)
         charge, charge_where = ChargeConfig(), {}
         if "charge" in top:
             charge, charge_where = self.charge(top["charge"][1], "charge", charge, charge_where)
@@ -374,15 +386,26 @@ class _Parser:
             self.err(items["type"][1], f"{key}.type", f"unknown type {kind!r}" + (f"; did you mean '{hint[0]}'?" if hint else f"; known: {', '.join(self.known_types)}"))
         spec = self.known_types.get(kind or "")
         link = spec.link if spec else None
-        port = self.port(get("port", str), items, key, link, line)
-        address = self.address(get("address", str), items, key, link, line)
+        bus = spec is not None and spec.bus
+        listen = get("listen", bool)
+        if "listen" in items and spec is not None and not bus:
+            self.err(items["listen"][0], f"{key}.listen", f"not used by type {kind!r}: only packs on a shared RS485 bus listen")
+        port = self.port(get("port", str), items, key, None if bus else link, line)
+        if bus:
+            address = self.pack_address(items, key, bool(listen))
+        else:
+            address = self.address(get("address", str), items, key, link, line)
         if link is not None:
             wrong = _BLE_ONLY if link == "serial" else _SERIAL_ONLY
             for name in wrong:
+                if bus and name == "address":
+                    continue
                 if name in items:
                     self.err(items[name][0], f"{key}.{name}", f"not used by type {kind!r}, which is read over {'a serial port' if link == 'serial' else 'Bluetooth LE'}")
             if link == "serial" and "port" not in items:
-                self.err(node, f"{key}.port", "missing: the serial device, e.g. /dev/ttyUSB0")
+                self.err(node, f"{key}.port", f"missing: the serial device, e.g. /dev/ttyUSB0, or a gateway's {SCHEME}host:port")
+            if bus and "address" not in items:
+                self.err(node, f"{key}.address", "missing: the pack's RS485 address, as its DIP switches set it (1-15)")
             if link == "ble" and "address" not in items:
                 self.err(node, f"{key}.address", "missing: the BMS's MAC (C8:47:8C:12:34:56) or advertised name; `dbus-bms scan` lists them")
         adapter = get("adapter", str)
@@ -402,6 +425,8 @@ class _Parser:
         if "alias" not in items:
             where = port or (address.replace(":", "") if address else None)
             alias = re.sub(r"[^A-Za-z0-9_]", "_", Path(where or f"battery{index}").name)
+            if bus and port:
+                alias = f"{alias}_{address if address is not None else f'battery{index}'}"  # several packs on one port
             if alias[:1].isdigit():
                 alias = f"bms_{alias}"  # a MAC such as 12:34:...: a bus name part cannot start so
         alias_node = items.get("alias", (node, node))[1]
@@ -426,11 +451,16 @@ class _Parser:
             protocol=protocol,
             baudrate=get("baudrate", int, 1200, 921600) or 115200,
             poll_interval=get("poll_interval", float, 0.1, 3600, "s") or poll,
-            timeout=get("timeout", float, 0.05, 60, "s") or DEFAULT_TIMEOUT[link or "serial"],
+            timeout=get("timeout", float, 0.05, 60, "s") or _default_timeout(spec, bool(listen)),
             device_instance=_default(get("device_instance", int, 0, 999), 512 + index),
             charge=own_charge,
+            listen=bool(listen),
+            control=_default(get("control", bool), self.top_control),
         )
         self.bound(battery, node, key, items, own_charge_where, link)
+        if bus and spec is not None:
+            self.share(battery, node, key, items, line)
+            self.listening(battery, spec, key, items, own_charge_where)
         return battery
 
     def port(self, port: str | None, items: dict, key: str, link: str | None, line: int) -> str | None:
@@ -440,16 +470,90 @@ class _Parser:
         if not port.strip():
             self.err(node, f"{key}.port", "is empty: give the serial device, e.g. /dev/ttyUSB0")
             return None
+        if is_tcp(port):
+            try:
+                tcp_address(port)
+            except ValueError as exc:
+                self.err(node, f"{key}.port", f"{_cut(port)!r}: {exc}")
+                return None
         if link == "serial":
-            # Two names of one device (/dev/serial/by-id/... and /dev/ttyUSB0) are one port.
-            device = os.path.realpath(port)
-            if device in self.ports:
+            # Two names of one device (/dev/serial/by-id/... and /dev/ttyUSB0) are one port; so are
+            # two spellings of one gateway's host:port.
+            device = _port_key(port)
+            if device in self.buses:
+                self.err(node, f"{key}.port", f"{_cut(port)} is the port of the RS485 bus on line {self.buses[device][1]}: one battery per port")
+            elif device in self.ports:
                 first, first_line = self.ports[device]
-                same = "already the port" if first == port else f"the same device as {_cut(first)}, the port"
+                what = "gateway" if is_tcp(port) else "device"
+                same = "already the port" if first == port else f"the same {what} as {_cut(first)}, the port"
                 self.err(node, f"{key}.port", f"{_cut(port)} is {same} of the battery on line {first_line}: one battery per port")
             else:
                 self.ports[device] = (port, line)
         return port
+
+    def pack_address(self, items: dict, key: str, listen: bool) -> str | None:
+        """A bus type's ``address``: the pack's RS485 address, kept as its decimal text."""
+        if "address" not in items:
+            return None
+        node = items["address"][1]
+        number = self.scalar(node, f"{key}.address", int)
+        if number == 0 and not listen:
+            self.err(node, f"{key}.address", (
+                "0 is the bus master's address: dbus-bms polls the packs at 1-15 itself; with a pack at 0 as "
+                "the master, set listen: true"))
+            return None
+        if number is not None and not 0 <= number <= 15:
+            self.err(node, f"{key}.address", f"{number} is not a pack's address: 1-15 as its DIP switches set it (0: the master, with listen: true)")
+            return None
+        return None if number is None else str(number)
+
+    def share(self, b: BatteryConfig, node: yaml.Node, key: str, items: dict, line: int) -> None:
+        """The packs on one port: one battery per address, all of one type, agreeing on listen and
+        the baud rate; a port that a one-battery type has is not shared."""
+        if b.port is None or b.address is None:
+            return
+        device = _port_key(b.port)
+        port_node = items["port"][1]
+        if device in self.ports:
+            _, first_line = self.ports[device]
+            self.err(port_node, f"{key}.port", f"{_cut(b.port)} is the port of the battery on line {first_line}, which takes its port alone")
+            return
+        first, first_line, addresses = self.buses.setdefault(device, (b, line, {}))
+        if first.type != b.type:
+            self.err(port_node, f"{key}.port", f"the battery on line {first_line} is a {first.type} on this port: one type per bus")
+        elif first.listen != b.listen:
+            at = items["listen"][1] if "listen" in items else node
+            self.err(at, f"{key}.listen", (
+                f"{'listens' if b.listen else 'polls'}, but the battery on line {first_line} on the same port "
+                f"{'listens' if first.listen else 'polls'}: all packs on one bus listen to a master pack, or none"))
+        elif first.baudrate != b.baudrate:
+            at = items["baudrate"][1] if "baudrate" in items else node
+            self.err(at, f"{key}.baudrate", f"{b.baudrate}, but the battery on line {first_line} on the same port has {first.baudrate}: one bus, one baud rate")
+        number = int(b.address)
+        if number in addresses:
+            self.err(items["address"][1], f"{key}.address", (
+                f"{number} is already the address of the battery on line {addresses[number]} on this port: one battery per pack"))
+        else:
+            addresses[number] = line
+
+    def listening(self, b: BatteryConfig, spec: DeviceKind, key: str, items: dict, charge_where: dict[str, Where]) -> None:
+        """A listening pack's reading comes once a master cycle: its poll must wait that long, and
+        stale_after must be longer."""
+        cycle = spec.master_cycle
+        if not b.listen or cycle is None:
+            return
+        if "timeout" in items and id(items["timeout"][1]) not in self.refused and b.timeout < cycle:
+            self.err(items["timeout"][1], f"{key}.timeout", (
+                f"{b.timeout:g} s with listen: true: a master pack sends each pack's reading once a cycle, up to "
+                f"{cycle:g} s, and a poll waits for the next one; give at least {cycle:g} s or leave the default"))
+        stale_at = charge_where.get("stale_after")
+        if stale_at is not None and id(stale_at[1]) in self.refused:
+            return
+        if b.charge.stale_after <= cycle:
+            path, where = stale_at or (key, items["listen"][1])
+            text = (f"stale_after {b.charge.stale_after:g} s with listen: true: a master pack sends each pack's reading "
+                    f"once a cycle, up to {cycle:g} s; stale_after must be longer than that")
+            self.errors.append(ConfigIssue(where.start_mark.line + 1, path, text if path.startswith(key + ".") else f"{text} (for {key})"))
 
     def address(self, address: str | None, items: dict, key: str, link: str | None, line: int) -> str | None:
         if address is None:
@@ -496,6 +600,16 @@ class _Parser:
                 f"stale_after, so that one lost reply does not trip the fail-safe (poll_interval at most "
                 f"{stale / 3:g} s, or stale_after at least {b.poll_interval * 3:g} s)"
             ))
+
+
+def _port_key(port: str) -> str:
+    """One name for every spelling of a port: a device's real path, a gateway's host:port."""
+    return SCHEME + tcp_peer(port).lower() if is_tcp(port) else os.path.realpath(port)
+
+
+def _default_timeout(spec: DeviceKind | None, listen: bool) -> float:
+    own = (spec.listen_timeout if listen else spec.timeout) if spec is not None else None
+    return own if own is not None else DEFAULT_TIMEOUT[spec.link if spec is not None else "serial"]
 
 
 def _compose(text: str) -> yaml.Node | None:

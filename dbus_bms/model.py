@@ -57,6 +57,28 @@ class DeviceInfo:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class BmsSettings:
+    """What the BMS itself is set to protect the cells at, as its protocol reports it; every field
+    optional. Charge control treats these as ceilings: it never asks for a cell voltage at the BMS's
+    over-voltage protection, nor for more current than the BMS lets through."""
+
+    cell_ovp: float | None = None  # V: the BMS opens its charge FET above this
+    cell_ovp_recovery: float | None = None  # V
+    cell_uvp: float | None = None  # V: the BMS opens its discharge FET below this
+    cell_uvp_recovery: float | None = None  # V
+    max_charge_current: float | None = None  # A: charge over-current protection
+    max_discharge_current: float | None = None  # A: discharge over-current protection
+    charge_max_temperature: float | None = None  # °C: charge over-temperature protection
+    charge_min_temperature: float | None = None  # °C: charge under-temperature protection
+    discharge_max_temperature: float | None = None  # °C
+    discharge_min_temperature: float | None = None  # °C
+    balance_start_voltage: float | None = None  # V: the cell voltage from which it balances
+    balance_trigger_voltage: float | None = None  # V: the cell difference that starts balancing
+    cell_count: int | None = None
+    nominal_capacity: float | None = None  # Ah
+
+
 @dataclass(slots=True)
 class Sample:
     """One reading of a battery pack."""
@@ -76,11 +98,18 @@ class Sample:
     charge_enabled: bool | None = None
     discharge_enabled: bool | None = None
     balancing: bool | None = None
-    # The BMS's own configured current limits (A), for BMSes that report their settings.
-    charge_current_limit: float | None = None
-    discharge_current_limit: float | None = None
     alarms: dict[str, int] = field(default_factory=dict)
+    # Every condition the BMS's alarm and status bits report, in words, in the BMS's bit order
+    # ("cell over-voltage protection, cell 7"), notices that raise no alarm included; () when
+    # none is set, None when the BMS sent no such bits.
+    conditions: tuple[str, ...] | None = None
     device: DeviceInfo | None = None
+    # The BMS's own protection settings, for BMSes that report them; charge control stays inside them.
+    bms_settings: BmsSettings | None = None
+    # The BMS's own switches as it reports them ("charge", "discharge", "balance" → on), which control
+    # from the GX sets; a FET whose switch is on still opens while the BMS protects, so the FETs
+    # themselves are ``charge_enabled`` and ``discharge_enabled``. Empty when the BMS reports none.
+    switches: dict[str, bool] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = set(self.alarms) - set(ALARM_NAMES)

@@ -72,7 +72,9 @@ def test_decode_human_output():
         (["read", "--type", "jk", "--port", "/dev/ttyUSB0"], 2, "type 'jk' needs --address (the BLE MAC or advertised name)"),
         (["read", "--type", "jk", "--address", "x", "--protocol", "jk05"], 2, "type 'jk' has no protocol 'jk05'"),
         (["simulate", "jk", "--pty"], 2, "type 'jk' is served with --ble"),
-        (["simulate", "jk-nw", "--tcp", "5000"], 3, "not built yet"),
+        (["simulate", "jk", "--tcp", "5000"], 2, "type 'jk' is served with --ble"),
+        (["simulate", "jk-nw", "--pty", "--tcp", "5000"], 2, "type 'jk-nw' is served with --pty or --tcp PORT"),
+        (["simulate", "jk-nw", "--tcp", "70000"], 2, "--tcp 70000 is out of range 0 to 65535"),
     ],
 )
 def test_errors_are_clear_and_exit_non_zero(args, code, message):

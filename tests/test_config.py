@@ -63,13 +63,13 @@ def test_every_error_is_reported_at_once():
         "poll_interval: fast\n"
         "charge:\n  cell_min_voltage: 3.6\n  cell_max_voltage: 3.5\n"
         "batteries:\n"
-        "  - type: jk-bw\n    port: /dev/ttyUSB0\n"
+        "  - type: jk-nx\n    port: /dev/ttyUSB0\n"
         "  - type: jk-nw\n    baudrate: 12\n"
         "  - type: jk-nw\n    port: /dev/ttyUSB0\n"
     )
     assert (1, "poll_interval", "expected a number, got 'fast'") in found
     assert (3, "charge.cell_min_voltage", "3.6 must be below cell_max_voltage 3.5") in found
-    assert (6, "batteries[0].type", "unknown type 'jk-bw'; did you mean 'jk-nw'?") in found
+    assert (6, "batteries[0].type", "unknown type 'jk-nx'; did you mean 'jk-nw'?") in found
     assert any(line == 8 and key == "batteries[1].port" for line, key, _ in found)
     assert any(line == 9 and key == "batteries[1].baudrate" and "out of range" in msg for line, key, msg in found)
     assert any(line == 10 and key == "batteries[2].alias" and "already used" in msg for line, key, msg in found)
@@ -388,5 +388,85 @@ def test_nesting_is_bounded(opening):
     assert bounded(deep) == [(33 if "\n" in opening else 1, "(syntax)", "nested deeper than 32 levels")]
     # 32 levels are YAML this parser takes: the error is about the meaning.
     assert errors("x: " + "[" * 31 + "]" * 31 + "\n" + SERIAL) == [(1, "x", "unknown key; known: batteries, charge, "
-                                                                   "log_level, poll_interval, properties_changed, settings_wait, "
+                                                                   "control, log_level, poll_interval, properties_changed, settings_wait, "
                                                                    "state_dir, stop_hold")]
+
+
+# --- JK PB packs sharing one RS485 bus (`type: jk-pb`) -------------------------------------------
+
+PB = "batteries:\n" + "".join(f"  - type: jk-pb\n    port: /dev/ttyUSB0\n    address: {a}\n" for a in (1, 2, 3))
+
+
+def test_pb_packs_share_a_port_one_battery_per_address():
+    cfg = parse_config(PB)
+    assert [(b.alias, b.address, b.listen, b.timeout) for b in cfg.batteries] == [
+        ("ttyUSB0_1", "1", False, 0.3), ("ttyUSB0_2", "2", False, 0.3), ("ttyUSB0_3", "3", False, 0.3)
+    ]
+
+
+def test_listening_pb_packs_take_the_master_at_0_and_wait_a_cycle():
+    cfg = parse_config(
+        "batteries:\n  - type: jk-pb\n    port: tcp://10.0.0.5:8887\n    address: 0\n    listen: true\n"
+        "  - type: jk-pb\n    port: tcp://10.0.0.5:8887\n    address: 1\n    listen: true\n    timeout: 7.5\n"
+    )
+    assert [(b.address, b.listen, b.timeout) for b in cfg.batteries] == [("0", True, 8.0), ("1", True, 7.5)]
+
+
+def test_pb_addresses_are_checked(tmp_path):
+    (tmp_path / "ttyUSB0").touch()
+    (tmp_path / "by-id").symlink_to(tmp_path / "ttyUSB0")
+    found = errors(
+        "batteries:\n"
+        f"  - type: jk-pb\n    port: {tmp_path / 'ttyUSB0'}\n    address: 1\n"
+        "  - type: jk-pb\n    port: /dev/ttyUSB1\n"
+        "  - type: jk-pb\n    port: /dev/ttyUSB1\n    address: 0\n"
+        "  - type: jk-pb\n    port: /dev/ttyUSB1\n    address: 16\n"
+        f"  - type: jk-pb\n    port: {tmp_path / 'by-id'}\n    address: 1\n"
+        "  - type: jk-pb\n    port: /dev/ttyUSB1\n    address: C8:47:8C:12:34:56\n"
+    )
+    assert (5, "batteries[1].address", "missing: the pack's RS485 address, as its DIP switches set it (1-15)") in found
+    assert (9, "batteries[2].address", "0 is the bus master's address: dbus-bms polls the packs at 1-15 itself; "
+            "with a pack at 0 as the master, set listen: true") in found
+    assert (12, "batteries[3].address", "16 is not a pack's address: 1-15 as its DIP switches set it (0: the master, "
+            "with listen: true)") in found
+    assert (15, "batteries[4].address", "1 is already the address of the battery on line 2 on this port: one battery per pack") in found
+    assert (18, "batteries[5].address", "expected a number, got 'C8:47:8C:12:34:56'") in found
+    assert len(found) == 5
+
+
+def test_the_packs_on_one_port_agree_and_have_it_to_themselves():
+    found = errors(
+        PB + "  - type: jk-pb\n    port: /dev/ttyUSB0\n    address: 4\n    listen: true\n"
+        "  - type: jk-pb\n    port: /dev/ttyUSB0\n    address: 5\n    baudrate: 9600\n"
+        "  - type: jk-nw\n    port: /dev/ttyUSB0\n"
+        "  - type: jk-nw\n    port: /dev/ttyUSB1\n    listen: true\n"
+        "  - type: jk-pb\n    port: /dev/ttyUSB1\n    address: 1\n"
+    )
+    assert (14, "batteries[3].listen", "listens, but the battery on line 2 on the same port polls: all packs on one "
+            "bus listen to a master pack, or none") in found
+    assert (18, "batteries[4].baudrate", "9600, but the battery on line 2 on the same port has 115200: one bus, one baud rate") in found
+    assert (20, "batteries[5].port", "/dev/ttyUSB0 is the port of the RS485 bus on line 2: one battery per port") in found
+    assert (23, "batteries[6].listen", "not used by type 'jk-nw': only packs on a shared RS485 bus listen") in found
+    assert (25, "batteries[7].port", "/dev/ttyUSB1 is the port of the battery on line 21, which takes its port alone") in found
+    assert len(found) == 5
+
+
+def test_listening_needs_a_timeout_and_a_stale_after_longer_than_a_master_cycle():
+    found = errors(
+        "charge:\n  stale_after: 6\n"
+        "batteries:\n  - type: jk-pb\n    port: /dev/ttyUSB0\n    address: 0\n    listen: true\n    timeout: 2\n"
+    )
+    assert found == [
+        (2, "charge.stale_after", "stale_after 6 s with listen: true: a master pack sends each pack's reading once a "
+         "cycle, up to 7 s; stale_after must be longer than that (for batteries[0])"),
+        (8, "batteries[0].timeout", "2 s with listen: true: a master pack sends each pack's reading once a cycle, up "
+         "to 7 s, and a poll waits for the next one; give at least 7 s or leave the default"),
+    ]
+
+
+def test_check_config_names_each_pack_by_its_address(tmp_path, capsys):
+    path = tmp_path / "pb.yaml"
+    path.write_text(PB)
+    assert main(["check-config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "ttyUSB0_2: jk-pb on /dev/ttyUSB0 address 2" in out

@@ -156,6 +156,12 @@ class ChargeConfig:
     current_recovery_rate: float = _v(5.0, 0.01, 10000.0, "A/s")
     current_recovery_threshold: float = _v(0.015, 0.0, 1.0, "share of max")
 
+    # --- The BMS's own settings -------------------------------------------------------------------
+    # Where the BMS reports its protections, charge control keeps this far inside them: every cell
+    # voltage it charges to stays this much under the BMS's over-voltage protection, and discharge
+    # ends this much above its under-voltage protection, so the BMS never has to trip first.
+    bms_margin: float = _v(0.03, 0.005, 0.5, "V")
+
     # --- Fail-safe --------------------------------------------------------------------------------
     # Ten polls at 1 s: long enough to ride out a few lost frames, short enough that a charger
     # pushing 100 A adds under 0.3 Ah before charging is blocked.

@@ -50,9 +50,11 @@ def charge_current(s: Sample, cfg: ChargeConfig, cell_shift: float = 0.0) -> tup
     """CCL before recovery shaping. ``cell_shift`` moves the cell-voltage table up by that much
     during a top balance, whose higher target the normal table would otherwise block."""
     top = cfg.max_charge_current
-    c = [(top, "Max charge current")]
-    if s.charge_current_limit is not None:
-        c.append((s.charge_current_limit, "BMS settings"))
+    # The BMS's own over-current protection first: charge control's maximum is already cut to it
+    # (ceilings), and where the two are one the BMS's is the reason.
+    bms = s.bms_settings.max_charge_current if s.bms_settings else None
+    c = [(bms, "BMS settings")] if bms else []
+    c.append((top, "Max charge current"))
     if s.max_cell is not None:
         c.append((top * interpolate(cfg.ccl_cell_voltage, s.max_cell - cell_shift), "Cell voltage"))
     if s.temperatures:
@@ -69,9 +71,9 @@ def charge_current(s: Sample, cfg: ChargeConfig, cell_shift: float = 0.0) -> tup
 def discharge_current(s: Sample, cfg: ChargeConfig) -> tuple[float, str]:
     """DCL before recovery shaping."""
     top = cfg.max_discharge_current
-    c = [(top, "Max discharge current")]
-    if s.discharge_current_limit is not None:
-        c.append((s.discharge_current_limit, "BMS settings"))
+    bms = s.bms_settings.max_discharge_current if s.bms_settings else None
+    c = [(bms, "BMS settings")] if bms else []
+    c.append((top, "Max discharge current"))
     if s.min_cell is not None:
         # Whatever the table says: a cell at the configured minimum is empty.
         if s.min_cell <= cfg.cell_min_voltage:

@@ -14,6 +14,7 @@ import math
 from dataclasses import replace
 
 from ..model import Sample
+from .ceilings import bounded
 from .config import ChargeConfig
 from .currents import charge_current, discharge_current, shape
 from .plausible import plausible_cells
@@ -35,6 +36,8 @@ def step(
     """``distrust``: why the last reading is no longer to be trusted whatever its age (another BMS
     answers in its place, its data froze, its cycle failed): the fail-safe applies now."""
     dt = 0.0 if state.prev_time is None else min(max(0.0, now - state.prev_time), _MAX_STEP)
+    reported = sample if sample is not None else state.last
+    cfg = bounded(cfg, reported.bms_settings if reported is not None else None)
     if sample is not None and distrust is None:
         # A fresh reading: the state takes it in the one copy _fresh makes.
         gap = 0.0 if state.last_time is None else now - state.last_time

@@ -1,9 +1,11 @@
-"""What every device offers the app: poll for a Sample, and honest counters of how the link fares."""
+"""What every device offers the app: poll for a Sample, switch the BMS's FETs and balancer, and
+honest counters of how the link fares."""
 
 from __future__ import annotations
 
 import abc
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,10 +16,25 @@ from .plausibility import FOREIGN, FROZEN, IMPLAUSIBLE, ReadingJudge, Verdict
 DEFAULT_DEADLINE = 10.0
 # What a poll may take beyond the device's reply timeout: opening the port, writing the request.
 DEADLINE_MARGIN = 2.0
+# What ``Device.switch`` can switch: the charge FET, the discharge FET, the balancer.
+SWITCHES = ("charge", "discharge", "balance")
 
 
 class DeviceError(Exception):
     """A poll produced no reading (timeout, port gone, only corrupt frames)."""
+
+
+class ControlUnsupported(DeviceError):
+    """The BMS, or its protocol as we know it, has no such switch; nothing was sent."""
+
+
+class ControlFailed(DeviceError):
+    """The switch command went out, but the BMS's state read back does not show it taken;
+    ``sample`` is that reading, good as any poll's."""
+
+    def __init__(self, message: str, sample: Sample) -> None:
+        super().__init__(message)
+        self.sample = sample
 
 
 class RejectedReading(DeviceError):
@@ -79,6 +96,8 @@ class Device(abc.ABC):
         self.info = DeviceInfo()
         # Frozen-data detection off; the registry sets it from the battery's charge settings.
         self.judge = ReadingJudge()
+        # One exchange with the BMS at a time: a switch command never lands inside a poll.
+        self._busy = asyncio.Lock()
 
     @classmethod
     @abc.abstractmethod
@@ -113,6 +132,56 @@ class Device(abc.ABC):
         RejectedReading (counted as a bad frame) when the BMS's reading cannot be believed.
         Counts into ``stats``. Nothing of a refused reading enters ``info``, and a reading from
         another BMS takes back what its exchange put there."""
+        async with self._busy:
+            return await self._poll()
+
+    def can_switch(self, which: str) -> bool:
+        """Whether ``switch(which, ...)`` can work with this BMS as far as we know it now (for a
+        device that learns its protocol from the BMS, once it has); False by default."""
+        return False
+
+    async def switch(self, which: str, on: bool) -> Sample:
+        """Switches the BMS's ``which`` (one of ``SWITCHES``) on or off, then reads the BMS back
+        and returns that reading once it shows the switch as asked. Raises ControlUnsupported
+        (nothing sent) when this BMS cannot, ControlFailed when the reading after the command
+        shows the switch otherwise or not at all, DeviceError when the BMS did not answer. Never
+        runs inside a poll."""
+        if which not in SWITCHES:
+            raise ValueError(f"no switch {which!r}; known: {', '.join(SWITCHES)}")
+        if not self.can_switch(which):
+            raise ControlUnsupported(f"{self.vendor} ({self.type_name}) cannot switch its {which} from here")
+        async with self._busy:
+            await self._bounded(self.send_switch(which, on), "the switch command")
+            sample = await self._poll()
+        state = sample.switches.get(which)
+        wanted = "on" if on else "off"
+        if state is None:
+            raise ControlFailed(f"the BMS did not report its {which} switch after the command", sample)
+        if state != on:
+            raise ControlFailed(f"the {which} switch still reads {'on' if state else 'off'} after the command to "
+                                f"switch it {wanted}: the BMS did not take it", sample)
+        return sample
+
+    async def send_switch(self, which: str, on: bool) -> None:
+        """Sends the command that switches ``which`` on or off, and takes what the BMS answers to
+        it; the reading that confirms it is the next exchange's. Only for what ``can_switch``
+        allows; raises DeviceError when the command could not be sent."""
+        raise ControlUnsupported(f"{self.vendor} ({self.type_name}) cannot switch its {which} from here")
+
+    async def _bounded(self, step: Awaitable[None], what: str) -> None:
+        """Runs ``step`` within the device's deadline; one that overruns it is cut off like a poll."""
+        deadline = self.deadline
+        try:
+            async with asyncio.timeout(deadline) as bound:
+                await step
+        except TimeoutError as exc:
+            self.stats.timeouts += 1
+            if not bound.expired():
+                raise DeviceError(str(exc) or f"the BMS did not answer {what} in time") from None
+            await self.abort()
+            raise DeviceError(f"{what} overran its deadline of {deadline:g} s") from None
+
+    async def _poll(self) -> Sample:
         known = self.info
         try:
             sample = await self._bounded_exchange()

@@ -7,6 +7,10 @@ newest cell info that arrived; when the stream stalls it asks again, and after a
 it drops the link and reconnects, because a JK that stopped streaming rarely starts again on the
 same connection.
 
+The switches (charge, discharge, balancer) are settings: a switch command is followed by a fresh
+0x96, and the poll after it waits for the settings record that it brings, which shows whether the
+BMS took the command, and for the cell info after it, which shows the FETs.
+
 A poll has a deadline (``deadline``) that covers everything it may have to do: a scan and a
 connect when no link is up, then each reply it waits for. A poll that overruns it (bluetoothd not
 answering) is cut off and the link forgotten, so the next poll starts with a fresh connect.
@@ -69,6 +73,8 @@ class JkBleDevice(Device):
         self._cell_record: bytes | None = None
         self._streaming = False
         self._silent = 0
+        # After a switch command: the next exchange waits for the settings record as well.
+        self._want_settings = False
 
     @classmethod
     def from_config(cls, cfg: Any) -> JkBleDevice:
@@ -97,8 +103,25 @@ class JkBleDevice(Device):
         the writes. With the defaults: 37 s for the first poll, 32 s to reconnect, 7 s on a live link."""
         t = self.transport
         connect = 0.0 if t.is_open else t.scan_timeout + t.connect_timeout
-        replies = 1 if self.layout is not None else 2
+        replies = (1 if self.layout is not None else 2) + self._want_settings
         return connect + replies * self.timeout + BLUEZ_REPLY_TIMEOUT
+
+    def can_switch(self, which: str) -> bool:
+        return self.layout is not None and which in jk02.switch_registers(self.layout)
+
+    async def send_switch(self, which: str, on: bool) -> None:
+        opens = self.transport.opens
+        try:
+            await self.transport.open()
+            if self.transport.opens > opens:
+                self._fresh_link(reopened=opens > 0)
+            assert self.layout is not None
+            await self.transport.write(jk02.build_switch(which, on, self.layout))
+        except TransportError as exc:
+            self.stats.link_errors += 1
+            raise DeviceError(str(exc)) from None
+        self._streaming = False
+        self._want_settings = True
 
     async def abort(self) -> None:
         """Drops the link without waiting on bluetoothd; the next poll connects afresh and asks
@@ -123,6 +146,9 @@ class JkBleDevice(Device):
             if not self._streaming:
                 await self.transport.write(jk02.build_command(jk02.CMD_CELL_INFO))
                 self._streaming = True
+            if self._want_settings:
+                await self._collect(jk02.TYPE_SETTINGS)
+                self._want_settings = False
             await self._collect(jk02.TYPE_CELL_INFO)
         except TimeoutError as exc:
             self.stats.timeouts += 1
@@ -140,9 +166,8 @@ class JkBleDevice(Device):
             raise DeviceError(f"undecodable cell info: {exc}") from None
         assert isinstance(decoded, Sample)
         if self.settings is not None:
-            # A limit of 0 in the settings is an unset field, not a BMS that forbids all current.
-            decoded.charge_current_limit = self.settings.max_charge_current or None
-            decoded.discharge_current_limit = self.settings.max_discharge_current or None
+            decoded.bms_settings = self.settings.protections()
+            decoded.switches = self.settings.switches()
         return decoded
 
     def _fresh_link(self, *, reopened: bool) -> None:
@@ -166,9 +191,9 @@ class JkBleDevice(Device):
         is taken in (device info sets the layout, settings are kept, the newest cell info wins)."""
         loop_time = asyncio.get_running_loop().time
         deadline = loop_time() + self.timeout
-        what = "device info" if wanted == jk02.TYPE_DEVICE_INFO else "cell info"
+        what = {jk02.TYPE_DEVICE_INFO: "device info", jk02.TYPE_SETTINGS: "settings"}.get(wanted, "cell info")
         while True:
-            if wanted in self._take_records():
+            if wanted in self._take_records() and (wanted != jk02.TYPE_CELL_INFO or self._cell_record is not None):
                 return
             remaining = deadline - loop_time()
             try:
@@ -193,6 +218,8 @@ class JkBleDevice(Device):
             elif kind == jk02.TYPE_DEVICE_INFO:
                 self._take_device_info(item)
             elif kind == jk02.TYPE_SETTINGS and self.layout is not None:
+                # Cell info sent before the settings is older than them (than a switch they confirm).
+                self._cell_record = None
                 self._take_settings(item)
         self.stats.discarded_bytes += self._rx.discarded_bytes - discarded
         return seen

@@ -1,4 +1,9 @@
-"""A JK BMS on its UART/RS485 port, speaking the "NW" protocol: one read-all request per poll."""
+"""A JK BMS on its UART/RS485 port, speaking the "NW" protocol: one read-all request per poll.
+
+The charge and discharge switches are written one register at a time; what the BMS answers to a
+write is not publicly documented, so the reply is waited for but not relied on: the read-all after
+it shows whether the BMS took the write.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,11 @@ from ..protocols import jk_nw
 from ..protocols.errors import ProtocolError
 from ..protocols.framing import drain
 from ..transports.errors import TransportError
-from ..transports.serial import SerialTransport
+from ..transports.link import link_name, stream_transport
 from .base import Device, DeviceError
+
+# JK's protocol asks for at least this long between two frames to the BMS.
+FRAME_GAP = 0.1
 
 
 class JkNwDevice(Device):
@@ -22,7 +30,7 @@ class JkNwDevice(Device):
         super().__init__()
         self.port = port
         self.timeout = timeout
-        self.transport = SerialTransport(port, baudrate)
+        self.transport = stream_transport(port, baudrate)
 
     @classmethod
     def from_config(cls, cfg: Any) -> JkNwDevice:
@@ -30,7 +38,7 @@ class JkNwDevice(Device):
 
     @property
     def connection(self) -> str:
-        return f"Serial {self.port}"
+        return link_name(self.port)
 
     @property
     def fallback_id(self) -> str:
@@ -57,6 +65,23 @@ class JkNwDevice(Device):
         except ProtocolError as exc:
             self.stats.bad_frames += 1
             raise DeviceError(f"undecodable frame: {exc}") from None
+
+    def can_switch(self, which: str) -> bool:
+        return which in jk_nw.SWITCH_REGISTERS
+
+    async def send_switch(self, which: str, on: bool) -> None:
+        try:
+            await self.transport.open()
+            self.stats.discarded_bytes += self.transport.discard_input()
+            await self.transport.write(jk_nw.build_switch(which, on))
+            try:
+                await self._read_frame()
+            except TimeoutError:
+                pass  # the read-all that follows tells
+            await asyncio.sleep(FRAME_GAP)
+        except TransportError as exc:
+            self.stats.link_errors += 1
+            raise DeviceError(str(exc)) from None
 
     async def _read_frame(self) -> bytes:
         # A fresh assembler per request: bytes left from an earlier, timed-out reply are stale

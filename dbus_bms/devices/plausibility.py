@@ -56,8 +56,23 @@ WINDOWS: tuple[Window, ...] = (
     Window("cycles", "cycles", 0.0, 100_000.0, "", 0),
     Window("temperatures", "temperature {n}", -50.0, 120.0, "°C", 1),
     Window("mosfet_temperature", "mosfet temperature", -50.0, 120.0, "°C", 1),
-    Window("charge_current_limit", "charge current limit", 0.0, 5000.0, "A", 1),
-    Window("discharge_current_limit", "discharge current limit", 0.0, 5000.0, "A", 1),
+)
+# The BMS's own settings (Sample.bms_settings), where it reports them: a misread protection would
+# move charge control's ceilings, so it is judged like the reading itself.
+SETTINGS_WINDOWS: tuple[Window, ...] = (
+    Window("cell_ovp", "BMS cell over-voltage protection", 0.5, 5.0, "V", 3),
+    Window("cell_ovp_recovery", "BMS cell over-voltage recovery", 0.5, 5.0, "V", 3),
+    Window("cell_uvp", "BMS cell under-voltage protection", 0.5, 5.0, "V", 3),
+    Window("cell_uvp_recovery", "BMS cell under-voltage recovery", 0.5, 5.0, "V", 3),
+    Window("max_charge_current", "BMS charge current limit", 0.0, 5000.0, "A", 1),
+    Window("max_discharge_current", "BMS discharge current limit", 0.0, 5000.0, "A", 1),
+    Window("charge_max_temperature", "BMS charge over-temperature protection", -50.0, 120.0, "°C", 1),
+    Window("charge_min_temperature", "BMS charge under-temperature protection", -50.0, 120.0, "°C", 1),
+    Window("discharge_max_temperature", "BMS discharge over-temperature protection", -50.0, 120.0, "°C", 1),
+    Window("discharge_min_temperature", "BMS discharge under-temperature protection", -50.0, 120.0, "°C", 1),
+    Window("balance_start_voltage", "BMS balance start voltage", 0.0, 5.0, "V", 3),
+    Window("balance_trigger_voltage", "BMS balance trigger voltage", 0.0, 5.0, "V", 3),
+    Window("nominal_capacity", "BMS nominal capacity", 0.0, 100_000.0, "Ah", 1),
 )
 
 MAX_CELLS = 64
@@ -128,6 +143,11 @@ def window_problems(sample: Sample) -> list[str]:
             problems += [p for n, v in enumerate(value, 1) if (p := _check(w, w.label.format(n=n), v))]
         elif problem := _check(w, w.label, value):
             problems.append(problem)
+    if sample.bms_settings is not None:
+        for w in SETTINGS_WINDOWS:
+            value = getattr(sample.bms_settings, w.field)
+            if value is not None and (problem := _check(w, w.label, value)):
+                problems.append(problem)
     return problems
 
 
@@ -146,8 +166,10 @@ def _relations(sample: Sample) -> list[str]:
             )
     current = sample.current
     if current is not None:
+        bms = sample.bms_settings
         limit, which = (
-            (sample.charge_current_limit, "charge") if current > 0 else (sample.discharge_current_limit, "discharge")
+            (bms.max_charge_current if bms else None, "charge") if current > 0
+            else (bms.max_discharge_current if bms else None, "discharge")
         )
         if limit and abs(current) > LIMIT_FACTOR * limit:
             problems.append(f"current = {current:.2f} A is over {LIMIT_FACTOR:g} × the BMS's {which} limit of {limit:g} A")

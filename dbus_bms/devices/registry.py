@@ -17,12 +17,22 @@ from .plausibility import ReadingJudge
 @dataclass(frozen=True)
 class DeviceKind:
     """One ``type:``: what it is, its link (``serial`` or ``ble``), the protocols it can be told to
-    use (empty when it speaks one), and the class that reads it (``module:Class`` under devices/)."""
+    use (empty when it speaks one), and the class that reads it (``module:Class`` under devices/).
+
+    A ``bus`` type puts several BMSes on one port, each at its RS485 ``address`` (1-15); with
+    ``listen: true`` a pack at address 0 is the bus master and we only listen. ``timeout`` is its
+    reply timeout unless the config sets one (None: the link's default); ``listen_timeout`` how long
+    a listening poll waits for the next record, and ``master_cycle`` the longest cycle of a master.
+    """
 
     description: str
     link: str
     protocols: tuple[str, ...]
     implementation: str
+    bus: bool = False
+    timeout: float | None = None
+    listen_timeout: float | None = None
+    master_cycle: float | None = None
 
 
 DEVICE_TYPES: dict[str, DeviceKind] = {
@@ -32,6 +42,19 @@ DEVICE_TYPES: dict[str, DeviceKind] = {
         "ble",
         ("auto", "jk02_24s", "jk02_32s", "jk04"),
         "jk_ble:JkBleDevice",
+    ),
+    # A pack answers a trigger in about 40 ms: one that does not answer costs the bus 0.3 s. A master
+    # pack's cycle is about 4.4 s with 3 slaves, 7 s at most (two polls of each of 15 slaves, or a
+    # scan of each empty address, and its own two records); a listening poll waits a cycle and more.
+    "jk-pb": DeviceKind(
+        "JK PB series (inverter BMS) on an RS485 bus: packs at addresses 1-15, or listening to a master at 0",
+        "serial",
+        (),
+        "jk_pb:JkPbDevice",
+        bus=True,
+        timeout=0.3,
+        listen_timeout=8.0,
+        master_cycle=7.0,
     ),
 }
 

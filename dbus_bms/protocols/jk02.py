@@ -21,7 +21,8 @@ import struct
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..model import ALARM_ALARM, DeviceInfo, Sample
+from ..model import ALARM_WARNING, BmsSettings, DeviceInfo, Sample
+from .alarm_bits import BALANCE_WIRES, HIGHEST_CELL, LOWEST_CELL, AlarmBit, BitTable, Decoded, cells_text
 from .errors import ProtocolError
 from .framing import HeaderBuffer
 
@@ -50,6 +51,26 @@ def build_command(command: int, value: int = 0, length: int = 0) -> bytes:
     body = COMMAND_HEADER + bytes([command, length]) + struct.pack("<I", value)
     body += bytes(COMMAND_LEN - 1 - len(body))
     return body + bytes([checksum(body)])
+
+
+# The switches are settings the host writes with a command frame whose command byte is the
+# setting's register and whose value is 1 (on) or 0 (off); they read back in the settings record
+# (charge_switch, discharge_switch, balancer_switch). JK02 (24s and 32s alike) takes all three, 4
+# bytes wide; a JK04 board only its balancer's, at another register and 1 byte wide: no public
+# source knows a FET switch of JK04.
+SWITCH_REGISTERS = {"charge": 0x1D, "discharge": 0x1E, "balance": 0x1F}
+JK04_SWITCH_REGISTERS = {"balance": 0x6C}
+
+
+def switch_registers(layout: str) -> dict[str, int]:
+    """What a BMS of ``layout`` can be switched at: switch name → register."""
+    _layout_tables(layout)
+    return JK04_SWITCH_REGISTERS if layout == "jk04" else SWITCH_REGISTERS
+
+
+def build_switch(which: str, on: bool, layout: str = "32s") -> bytes:
+    """The 20-byte command that switches ``which`` (a key of ``switch_registers(layout)``) on or off."""
+    return build_command(switch_registers(layout)[which], int(on), 1 if layout == "jk04" else 4)
 
 
 def checksum(data: bytes) -> int:
@@ -153,11 +174,12 @@ _CELL_INFO_32S: dict[str, Field] = {
     "max_cell": Field(78, "B"),
     "min_cell": Field(79, "B"),
     "mosfet_temperature": Field(144, "<h", 1),
+    "wire_resistance_alarms": Field(146, "<I"),  # bit n: the balance wire of cell n + 1
     "voltage": Field(150, "<I", 3),
     "current": Field(158, "<i", 3),
     "temperature_1": Field(162, "<h", 1),
     "temperature_2": Field(164, "<h", 1),
-    "errors": Field(166, "<I"),  # bit numbers in ALARM_BITS
+    "errors": Field(166, "<I"),  # the bits of ERRORS
     "balance_current": Field(170, "<h", 3),
     "balance_action": Field(172, "B"),  # 0 off, 1 charging balancer, 2 discharging balancer
     "soc": Field(173, "B"),
@@ -194,6 +216,9 @@ _SETTINGS_JK02: dict[str, Field] = {
     "balance_trigger_voltage": Field(26, "<I", 3),
     "max_charge_current": Field(50, "<I", 3),
     "max_discharge_current": Field(62, "<I", 3),
+    "charge_max_temperature": Field(82, "<i", 1),
+    "discharge_max_temperature": Field(90, "<i", 1),
+    "charge_min_temperature": Field(98, "<i", 1),
     "cell_count": Field(114, "<I"),
     "charge_switch": Field(118, "<I"),
     "discharge_switch": Field(122, "<I"),
@@ -251,42 +276,68 @@ def layout_for_firmware(sw_version: str | None, hw_version: str | None) -> str:
     return "24s"
 
 
-# Error bits (little-endian, 32 at offset 166 in 32s, the first 16 at 136 in 24s) → Victron alarms,
-# numbered as JK's error list. Not mapped: 0 wire resistance and 2 cell count mismatch (set-up
-# faults, shown by JK's app), 4 "fully charged" (the charge switch opening at the cell OVP is normal
-# operation, not an alarm), 10, 18-20 and 23-26, 28 (module and firmware states).
-ALARM_BITS: dict[int, str] = {
-    1: "HighInternalTemperature",  # MOSFET overtemperature
-    5: "HighVoltage",  # pack overvoltage
-    6: "HighChargeCurrent",  # charge overcurrent
-    7: "HighChargeCurrent",  # charge short circuit
-    8: "HighChargeTemperature",
-    9: "LowChargeTemperature",
-    11: "LowCellVoltage",
-    12: "LowVoltage",  # pack undervoltage
-    13: "HighDischargeCurrent",  # discharge overcurrent
-    14: "HighDischargeCurrent",  # discharge short circuit
-    15: "HighTemperature",  # discharge overtemperature
-    16: "InternalFailure",  # charge MOSFET abnormal
-    17: "InternalFailure",  # discharge MOSFET abnormal
-    21: "HighTemperature",  # battery overtemperature
-    22: "InternalFailure",  # temperature sensor anomaly
-    27: "LowTemperature",  # discharge undertemperature
-}
+# The error bits (little-endian: 32 at offset 166 in 32s, the first 16 at 136 in 24s), named as
+# JK's Modbus protocol for the PB series (V1.1) names bits 0-23; 24-28 as public decoders of JK
+# captures name them. A protection that tripped is an alarm; a wiring notice a warning; the GPS and password
+# notices raise none. Bit 4, the cell OVP, is named "battery is fully charged" by some decoders: a
+# JK charged without DVCC reaches it at every full charge, but with charge control holding the
+# cells under their limit, a cell that reached the BMS's own OVP is an alarm.
+ERRORS = BitTable(32, {
+    0: AlarmBit("balance wire resistance too high", "InternalFailure", ALARM_WARNING, BALANCE_WIRES),
+    1: AlarmBit("MOSFET over-temperature protection", "HighInternalTemperature"),
+    2: AlarmBit("cell count differs from the setting", "InternalFailure"),
+    3: AlarmBit("current sensor fault", "InternalFailure"),
+    4: AlarmBit("cell over-voltage protection", "HighCellVoltage", place=HIGHEST_CELL),
+    5: AlarmBit("pack over-voltage protection", "HighVoltage"),
+    6: AlarmBit("charge over-current protection", "HighChargeCurrent"),
+    7: AlarmBit("charge short-circuit protection", "HighChargeCurrent"),
+    8: AlarmBit("charge over-temperature protection", "HighChargeTemperature"),
+    9: AlarmBit("charge under-temperature protection", "LowChargeTemperature"),
+    10: AlarmBit("internal communication fault", "InternalFailure"),
+    11: AlarmBit("cell under-voltage protection", "LowCellVoltage", place=LOWEST_CELL),
+    12: AlarmBit("pack under-voltage protection", "LowVoltage"),
+    13: AlarmBit("discharge over-current protection", "HighDischargeCurrent"),
+    14: AlarmBit("discharge short-circuit protection", "HighDischargeCurrent"),
+    15: AlarmBit("discharge over-temperature protection", "HighTemperature"),
+    16: AlarmBit("charge MOSFET fault", "InternalFailure"),
+    17: AlarmBit("discharge MOSFET fault", "InternalFailure"),
+    18: AlarmBit("GPS module disconnected"),
+    19: AlarmBit("password should be changed"),
+    20: AlarmBit("discharge switch-on failed", "InternalFailure"),
+    21: AlarmBit("battery over-temperature", "HighTemperature"),
+    22: AlarmBit("temperature sensor fault", "InternalFailure"),
+    23: AlarmBit("parallel current limiter fault", "InternalFailure"),
+    24: AlarmBit("short-circuit protection release failed", "HighDischargeCurrent"),
+    25: AlarmBit("discharge over-current protection (level 2)", "HighDischargeCurrent"),
+    26: AlarmBit("discharge over-current protection (level 3)", "HighDischargeCurrent"),
+    27: AlarmBit("discharge under-temperature protection", "LowTemperature"),
+    28: AlarmBit("locked remotely over GPS"),
+})
+_ERRORS_BY_WIDTH = {16: ERRORS.first(16), 32: ERRORS}
 
 
-def _bits(field: Field | None) -> int:
-    return 8 * struct.calcsize(field.fmt) if field is not None else 0
+def _error_table(tables: Layout) -> BitTable | None:
+    """The error bits a layout has room for; None for a layout without them (JK04)."""
+    field = tables.cell_info.get("errors")
+    return _ERRORS_BY_WIDTH[8 * struct.calcsize(field.fmt)] if field is not None else None
 
 
-def _alarm_bits(alarms: dict[str, int], width: int) -> int:
-    """The error bits of ``alarms``: the first bit of each, among the ``width`` the layout has."""
-    bits = 0
-    for name in set(alarms):
-        first = min((b for b, n in ALARM_BITS.items() if n == name and b < width), default=None)
-        if first is not None:
-            bits |= 1 << first
-    return bits
+def _error_conditions(values: dict[str, float], table: BitTable | None) -> Decoded | None:
+    """The error bits' alarms and conditions, naming the BMS's highest or lowest cell (its own
+    pick, in the record) and the cells whose balance wire it flags; None without error bits."""
+    if table is None:
+        return None
+    found = Decoded()
+    errors = int(values["errors"])
+    if not errors:
+        return found
+    places = {HIGHEST_CELL: cells_text([int(values["max_cell"]) + 1]),
+              LOWEST_CELL: cells_text([int(values["min_cell"]) + 1])}
+    wires = int(values.get("wire_resistance_alarms", 0))
+    if wires:
+        places[BALANCE_WIRES] = cells_text([i + 1 for i in range(32) if wires >> i & 1])
+    found.add(table, errors, places)
+    return found
 
 
 def _check(record: bytes, kind: int, what: str) -> None:
@@ -318,7 +369,7 @@ def decode_cell_info(record: bytes, layout: str = "32s") -> Sample:
     cells = [f.read(record) for i, f in enumerate(tables.cells) if mask >> i & 1]
     balancing = values["balance_action"] != 0
     balancing_cells = {int(values["max_cell"]), int(values["min_cell"])} if balancing else set()
-    errors = int(values.get("errors", 0))
+    errors = _error_conditions(values, _error_table(tables))
     temperatures = [t for t in (_temperature(values, f"temperature_{n}") for n in (1, 2)) if t is not None]
     return Sample(
         # JK04 sends no pack voltage; its cells in series add up to it.
@@ -336,7 +387,8 @@ def decode_cell_info(record: bytes, layout: str = "32s") -> Sample:
         charge_enabled=_opt(values, "charge_switch", bool),
         discharge_enabled=_opt(values, "discharge_switch", bool),
         balancing=balancing,
-        alarms={name: ALARM_ALARM for bit, name in ALARM_BITS.items() if errors >> bit & 1},
+        alarms=errors.alarms if errors else {},
+        conditions=tuple(errors.conditions) if errors else None,
     )
 
 
@@ -371,6 +423,27 @@ class JkSettings:
     discharge_switch: bool | None = None
     balancer_switch: bool | None = None
     nominal_capacity: float | None = None  # Ah
+    charge_max_temperature: float | None = None  # °C, charge over-temperature protection
+    discharge_max_temperature: float | None = None  # °C
+    charge_min_temperature: float | None = None  # °C, charge under-temperature protection
+
+    def switches(self) -> dict[str, bool]:
+        """The switches the settings carry, in ``Sample.switches`` terms."""
+        states = {"charge": self.charge_switch, "discharge": self.discharge_switch, "balance": self.balancer_switch}
+        return {which: on for which, on in states.items() if on is not None}
+
+    def protections(self) -> BmsSettings:
+        """The settings charge control keeps inside, in the model's terms. A current limit of 0 is
+        an unset field, not a BMS that forbids all current."""
+        return BmsSettings(
+            cell_ovp=self.cell_ovp, cell_ovp_recovery=self.cell_ovp_recovery, cell_uvp=self.cell_uvp,
+            cell_uvp_recovery=self.cell_uvp_recovery, max_charge_current=self.max_charge_current or None,
+            max_discharge_current=self.max_discharge_current or None,
+            charge_max_temperature=self.charge_max_temperature, charge_min_temperature=self.charge_min_temperature,
+            discharge_max_temperature=self.discharge_max_temperature,
+            balance_start_voltage=self.balance_start_voltage, balance_trigger_voltage=self.balance_trigger_voltage,
+            cell_count=self.cell_count, nominal_capacity=self.nominal_capacity,
+        )
 
 
 _SETTING_KIND: dict[str, type] = {
@@ -430,6 +503,7 @@ def encode_cell_info(sample: Sample, layout: str, counter: int = 0) -> bytes:
     temperatures = list(sample.temperatures or [])[:2]
     temperatures += [ABSENT_TEMPERATURE] * (2 - len(temperatures))
     highest, lowest = _balance_pair(sample)
+    error_table = _error_table(tables)
     values: dict[str, float | None] = {
         "cells_enabled": (1 << len(cells)) - 1,
         "max_cell": highest,
@@ -439,7 +513,7 @@ def encode_cell_info(sample: Sample, layout: str, counter: int = 0) -> bytes:
         "current": sample.current,
         "temperature_1": temperatures[0],
         "temperature_2": temperatures[1],
-        "errors": _alarm_bits({k: v for k, v in sample.alarms.items() if v}, _bits(tables.cell_info.get("errors"))),
+        "errors": error_table.encode(sample.alarms) if error_table else None,
         "balance_action": 1 if sample.balancing else 0,
         "soc": sample.soc,
         "capacity_remaining": sample.capacity_remaining,

@@ -3,11 +3,12 @@
 
 Same framing, commands and device-info record as JK02 (``jk02``), but cell voltages are float32
 and the cell-info record has no pack voltage, current, temperatures or state of charge: what it
-carries is the cells, the balancer's state and current, and the uptime. ``jk02.decode`` and the
-encoders read these tables for layout ``"jk04"``.
+carries is the cells, the balancer's state and current, and the uptime. No public source documents
+error or status bits in it, so a JK04 reading has no alarms and its ``conditions`` are None (not
+sent), never "none". ``jk02.decode`` and the encoders read these tables for layout ``"jk04"``.
 
-Offsets follow syssi/esphome-jk-bms (``decode_jk04_cell_info_``, ``decode_jk04_settings_``) and
-mpp-solar's ``jk04`` protocol, which both decode captures of these boards.
+The offsets are those that public decoders of captures of these boards agree on, checked against the
+recorded frames in the tests.
 """
 
 from __future__ import annotations

@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 import struct
 
-from ..model import ALARM_ALARM, ALARM_WARNING, DeviceInfo, Sample
+from ..model import ALARM_WARNING, BmsSettings, DeviceInfo, Sample
+from .alarm_bits import HIGHEST_CELL, LOWEST_CELL, AlarmBit, BitTable, Decoded, cells_text
 from .errors import ProtocolError
 from .framing import HeaderBuffer
 
 HEADER = b"\x4e\x57"
 END_MARK = 0x68
+CMD_WRITE = 0x02
 CMD_READ_ALL = 0x06
 SOURCE_HOST = 0x03
 SOURCE_BMS = 0x00
@@ -44,6 +46,27 @@ def build_frame(
 
 
 READ_ALL_REQUEST = build_frame(CMD_READ_ALL, b"\x00", source=SOURCE_HOST)
+
+# The charge and discharge MOS switches are one-byte registers the host writes (0 off, 1 on) and
+# the read-all reply carries back. The active balance switch (0x9D) is written the same way, but
+# BMSes of firmware 11 are reported to ignore the write, so it is not offered.
+SWITCH_REGISTERS = {"charge": 0xAB, "discharge": 0xAC}
+# Where a read-all reply carries the switches, the balancer's included.
+_SWITCH_STATES = {**SWITCH_REGISTERS, "balance": 0x9D}
+_TRANSPORT_UPLOAD = 0x02
+
+
+def build_write(register: int, value: int) -> bytes:
+    """A write of one one-byte register, as JK's tools send it (transmission type 2); the BMS takes
+    it without the parameter password."""
+    if WIDTHS.get(register) != 1:
+        raise ValueError(f"register 0x{register:02X} is not a one-byte register")
+    return build_frame(CMD_WRITE, bytes([register, value]), source=SOURCE_HOST, transport=_TRANSPORT_UPLOAD)
+
+
+def build_switch(which: str, on: bool) -> bytes:
+    """The frame that switches ``which`` (a key of SWITCH_REGISTERS) on or off."""
+    return build_write(SWITCH_REGISTERS[which], int(on))
 
 
 class NwAssembler(HeaderBuffer):
@@ -91,27 +114,49 @@ WIDTHS: dict[int, int] = {
     0xBE: 1, 0xBF: 1, 0xC0: 1,
 }
 
-# 0x8B warning bits → (Victron alarm, level). JK reports protections that have tripped, so each
-# is an alarm except the low-capacity notice, which is the BMS's own early warning.
-ALARM_BITS: dict[int, tuple[str, int]] = {
-    0: ("LowSoc", ALARM_WARNING),
-    1: ("HighInternalTemperature", ALARM_ALARM),  # MOSFET over-temperature
-    2: ("HighVoltage", ALARM_ALARM),  # pack over-voltage
-    3: ("LowVoltage", ALARM_ALARM),  # pack under-voltage
-    4: ("HighTemperature", ALARM_ALARM),  # battery over-temperature
-    5: ("HighChargeCurrent", ALARM_ALARM),
-    6: ("HighDischargeCurrent", ALARM_ALARM),
-    7: ("CellImbalance", ALARM_ALARM),  # cell voltage difference
-    8: ("HighTemperature", ALARM_ALARM),  # battery box over-temperature
-    9: ("LowTemperature", ALARM_ALARM),
-    10: ("HighCellVoltage", ALARM_ALARM),
-    11: ("LowCellVoltage", ALARM_ALARM),
-    12: ("InternalFailure", ALARM_ALARM),  # 309_A protection
-    13: ("InternalFailure", ALARM_ALARM),  # 309_B protection
-}
+# 0x8B, the battery warning message, as JK's NW protocol (V2.4) names its bits: each an alarm but
+# the low-capacity notice, which it calls "only warning". Bits 14 and 15 are reserved.
+WARNINGS = BitTable(16, {
+    0: AlarmBit("low capacity", "LowSoc", ALARM_WARNING),
+    1: AlarmBit("MOSFET over-temperature alarm", "HighInternalTemperature"),
+    2: AlarmBit("pack over-voltage alarm", "HighVoltage"),
+    3: AlarmBit("pack under-voltage alarm", "LowVoltage"),
+    4: AlarmBit("battery over-temperature alarm", "HighTemperature"),
+    5: AlarmBit("charge over-current alarm", "HighChargeCurrent"),
+    6: AlarmBit("discharge over-current alarm", "HighDischargeCurrent"),
+    7: AlarmBit("cell voltage difference alarm", "CellImbalance"),
+    8: AlarmBit("battery box over-temperature alarm", "HighTemperature"),
+    9: AlarmBit("battery under-temperature alarm", "LowTemperature"),
+    10: AlarmBit("cell over-voltage alarm", "HighCellVoltage", place=HIGHEST_CELL),
+    11: AlarmBit("cell under-voltage alarm", "LowCellVoltage", place=LOWEST_CELL),
+    12: AlarmBit("protection 309_A", "InternalFailure"),
+    13: AlarmBit("protection 309_B", "InternalFailure"),
+})
 
-# 0x8C status bits.
+# 0x8C status bits: the charge and discharge switches and the balancer are states (charge_enabled,
+# discharge_enabled, balancing). JK's protocol says bit 3 is 1 while the battery is connected and
+# 0 when it dropped off, but captures of connected packs read it 0 and the one with it set had two
+# cells at 0 V and both switches off, so it is read the other way round: set, the battery dropped
+# off. Being that unsure, it raises no alarm. Bits 4-15 are reserved.
 STATUS_CHARGE, STATUS_DISCHARGE, STATUS_BALANCE = 0x1, 0x2, 0x4
+STATUS = BitTable(16, {3: AlarmBit("battery disconnected")},
+                  states=STATUS_CHARGE | STATUS_DISCHARGE | STATUS_BALANCE, unknown="unknown status bit")
+
+
+def _conditions(cells: list[float], warnings: int | None, status: int | None) -> Decoded | None:
+    """The alarms and conditions of 0x8B and 0x8C, naming the highest or lowest cell of the same
+    reply (numbered as /Voltages/Cell<N>); None when the BMS sent neither register."""
+    if warnings is None and status is None:
+        return None
+    places: dict[str, str] = {}
+    if cells and warnings:
+        places[HIGHEST_CELL] = cells_text([cells.index(max(cells)) + 1])
+        places[LOWEST_CELL] = cells_text([cells.index(min(cells)) + 1])
+    found = Decoded()
+    for table, word in ((WARNINGS, warnings), (STATUS, status)):
+        if word is not None:
+            found.add(table, word, places)
+    return found
 
 
 # Identity. 0xB4 keeps only the first 8 characters of the owner's "user data" text, so two packs
@@ -134,6 +179,44 @@ def _identity(raw: bytes | None) -> tuple[str | None, str | None]:
     if name != text and _FACTORY_NAME.fullmatch(name):
         return None, name
     return text, None
+
+
+# The protection settings in a read-all reply (JK's NW protocol V2.4): cell voltages in mV, currents
+# in A, the high temperatures in °C, the low ones signed 16-bit °C (no offset, unlike 0x80-0x82).
+_MV = {"cell_ovp": 0x90, "cell_ovp_recovery": 0x91, "cell_uvp": 0x93, "cell_uvp_recovery": 0x94,
+       "balance_start_voltage": 0x9B, "balance_trigger_voltage": 0x9C}
+_AMPS = {"max_discharge_current": 0x97, "max_charge_current": 0x99}
+_DEGREES = {"charge_max_temperature": 0xA3, "discharge_max_temperature": 0xA4}
+_SIGNED_DEGREES = {"charge_min_temperature": 0xA5, "discharge_min_temperature": 0xA7}
+
+
+def _protections(regs: dict[int, bytes]) -> BmsSettings | None:
+    """The BMS's settings in a reply; None when it carries none of them."""
+    if not any(rid in regs for rid in (*_MV.values(), *_AMPS.values())):
+        return None
+
+    def u(rid: int) -> int | None:
+        raw = regs.get(rid)
+        return int.from_bytes(raw, "big") if raw is not None else None
+
+    def signed(rid: int) -> int | None:
+        raw = regs.get(rid)
+        return int.from_bytes(raw, "big", signed=True) if raw is not None else None
+
+    values: dict[str, float | int | None] = {}
+    for name, rid in _MV.items():
+        raw = u(rid)
+        values[name] = raw / 1000 if raw is not None else None
+    for name, rid in _AMPS.items():
+        values[name] = float(u(rid)) if u(rid) else None  # 0 A is an unset field, not a BMS that forbids all current
+    for name, rid in _DEGREES.items():
+        values[name] = float(u(rid)) if rid in regs else None
+    for name, rid in _SIGNED_DEGREES.items():
+        values[name] = float(signed(rid)) if rid in regs else None
+    values["cell_count"] = u(0xA9)
+    capacity = u(0xAA)
+    values["nominal_capacity"] = float(capacity) if capacity else None
+    return BmsSettings(**values)
 
 
 def _registers(data: bytes) -> tuple[list[float], dict[int, bytes]]:
@@ -180,12 +263,8 @@ def decode(frame: bytes) -> Sample:
         return int.from_bytes(raw, "big") if raw is not None else None
 
     version = u(0xC0) or 0
-    alarms: dict[str, int] = {}
-    bits = u(0x8B) or 0
-    for bit, (name, level) in ALARM_BITS.items():
-        if bits >> bit & 1:
-            alarms[name] = max(alarms.get(name, 0), level)
     status = u(0x8C)
+    found = _conditions(cells, u(0x8B), status)
     temps = [_temp(u(r)) for r in (0x81, 0x82) if r in regs]
     soc = u(0x85)
     full = u(0xAA)
@@ -204,8 +283,11 @@ def decode(frame: bytes) -> Sample:
         charge_enabled=bool(status & STATUS_CHARGE) if status is not None else None,
         discharge_enabled=bool(status & STATUS_DISCHARGE) if status is not None else None,
         balancing=bool(status & STATUS_BALANCE) if status is not None else None,
-        alarms=alarms,
+        alarms=found.alarms if found else {},
+        conditions=tuple(found.conditions) if found else None,
         device=DeviceInfo(model=model, sw_version=_text(regs[0xB7]) if 0xB7 in regs else None, serial=serial),
+        bms_settings=_protections(regs),
+        switches={which: regs[rid] != b"\x00" for which, rid in _SWITCH_STATES.items() if rid in regs},
     )
 
 
@@ -246,19 +328,33 @@ def encode_status(sample: Sample, *, protocol_version: int = 1) -> bytes:
     if sample.cycles is not None:
         reg(0x87, sample.cycles)
     reg(0x8A, len(cells))
-    bits = 0
-    for bit, (name, _) in ALARM_BITS.items():
-        if sample.alarms.get(name):
-            bits |= 1 << bit
-    reg(0x8B, bits)
+    reg(0x8B, WARNINGS.encode(sample.alarms))
     status = (
         (STATUS_CHARGE if sample.charge_enabled else 0)
         | (STATUS_DISCHARGE if sample.discharge_enabled else 0)
         | (STATUS_BALANCE if sample.balancing else 0)
     )
     reg(0x8C, status)
+    settings = sample.bms_settings
+    if settings is not None:
+        for name, rid in _MV.items():
+            if getattr(settings, name) is not None:
+                reg(rid, round(getattr(settings, name) * 1000))
+        for name, rid in {**_AMPS, **_DEGREES}.items():
+            if getattr(settings, name) is not None:
+                reg(rid, round(getattr(settings, name)))
+        for name, rid in _SIGNED_DEGREES.items():
+            if getattr(settings, name) is not None:
+                reg(rid, round(getattr(settings, name)).to_bytes(2, "big", signed=True))
+        if settings.cell_count is not None:
+            reg(0xA9, settings.cell_count)
+    if "balance" in sample.switches:
+        reg(0x9D, int(sample.switches["balance"]))
     if sample.capacity_full is not None:
         reg(0xAA, round(sample.capacity_full))
+    for which in SWITCH_REGISTERS:
+        if which in sample.switches:
+            reg(SWITCH_REGISTERS[which], int(sample.switches[which]))
     device = sample.device or DeviceInfo()
     identity = device.serial or _FACTORY_USER_DATA + (device.model or "")
     reg(0xB4, _fixed_text(identity, 8))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from ..model import DeviceInfo, Sample
-from . import jk02, jk_nw
+from . import jk02, jk_nw, jk_pb
 from .errors import ProtocolError
 from .framing import Assembler, drain
 
@@ -14,6 +14,7 @@ PROTOCOLS: dict[str, str] = {
     "jk02_32s": "JK 300-byte records (55 AA EB 90), JK02_32S layout: device info and cell info, BLE or PB RS485",
     "jk02_24s": "JK 300-byte records (55 AA EB 90), JK02_24S layout (firmware before 11): device info and cell info, BLE",
     "jk04": "JK 300-byte records (55 AA EB 90), JK04 layout (hardware and firmware 3.x): device info and cell info, BLE",
+    "jk_pb": "JK PB series over RS485: records with or without their Modbus ack, pad bytes and echo around them",
 }
 
 
@@ -41,21 +42,45 @@ def _jk_records(layout: str) -> Callable[[list[bytes]], Sample]:
 
 def _jk_records_in(chunks: list[bytes], layout: str) -> Sample:
     assembler = jk02.RecordAssembler()
+    records = [record for chunk in chunks for record in _frames(assembler, chunk)]
+    return _combined((jk02.decode(record, layout) for record in records), "JK record (55 AA EB 90, 300 bytes)")
+
+
+def _jk_pb(chunks: list[bytes]) -> Sample:
+    stream = jk_pb.PbStream()
+    records = []
+    for chunk in chunks:
+        stream.feed(chunk)
+        for item in stream.events():
+            if isinstance(item, ProtocolError):
+                raise item
+            if isinstance(item, jk_pb.Record):
+                records.append(item.record)
+    return _combined((jk_pb.decode_record(record) for record in records), "JK PB record (55 AA EB 90, 300 bytes)")
+
+
+def _combined(decoded: Iterable[Sample | DeviceInfo | jk02.JkSettings | None], what: str) -> Sample:
+    """One Sample of a poll's records: the last cell info, the device info of all, and the BMS's
+    own current limits from its settings."""
     sample: Sample | None = None
     info = DeviceInfo()
-    for chunk in chunks:
-        for record in _frames(assembler, chunk):
-            decoded = jk02.decode(record, layout)
-            if isinstance(decoded, Sample):
-                sample = decoded
-            elif isinstance(decoded, DeviceInfo):
-                info = info.merged(decoded)
+    settings: jk02.JkSettings | None = None
+    for item in decoded:
+        if isinstance(item, Sample):
+            sample = item
+        elif isinstance(item, DeviceInfo):
+            info = info.merged(item)
+        elif isinstance(item, jk02.JkSettings):
+            settings = item
     if sample is None:
+        if info == DeviceInfo() and settings is None:
+            raise ProtocolError(f"no complete {what} in the bytes given")
         sample = Sample()
-        if info == DeviceInfo():
-            raise ProtocolError("no complete JK record (55 AA EB 90, 300 bytes) in the bytes given")
     if info != DeviceInfo():
         sample.device = info
+    if settings is not None:
+        sample.bms_settings = settings.protections()
+        sample.switches = settings.switches()
     return sample
 
 
@@ -64,6 +89,7 @@ _DECODERS: dict[str, Callable[[list[bytes]], Sample]] = {
     "jk02_32s": _jk_records("32s"),
     "jk02_24s": _jk_records("24s"),
     "jk04": _jk_records("jk04"),
+    "jk_pb": _jk_pb,
 }
 
 

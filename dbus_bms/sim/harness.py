@@ -1,5 +1,5 @@
-"""The real daemon as a child process on a private bus, against simulated JKs: on ptys, and over
-BLE through a fake BlueZ on the same bus.
+"""The real daemon as a child process on a private bus, against simulated JKs: on ptys or behind
+simulated RS485-TCP gateways, and over BLE through a fake BlueZ on the same bus.
 
 The demo, the end-to-end tests and the benchmarks all run this same arrangement.
 """
@@ -20,10 +20,12 @@ from ..victron.reader import BATTERY_PREFIX, get_items
 from .fake_bluez import FakeBlueZ
 from .bus import PrivateBus, die_with_parent
 from .jk_ble import JkBlePeripheral, ble_address
+from .jk_pb import JkPbBus
 from .jk_records import JkRecordSimulator
 from .localsettings import LocalSettings
 from .pack import SimPack
 from .pty_server import PtyServer
+from .tcp_server import TcpServer
 from .serve import make_simulator
 
 # Where the dbus_bms package lives, so the child finds it however this process was started.
@@ -45,8 +47,10 @@ def ble_env(bus_address: str, bin_dir: Path) -> dict[str, str]:
 
 
 class DaemonHarness:
-    """Private bus + localsettings + simulated JKs (``count`` serial ones named jk0.., one BLE one per
-    entry of ``ble_layouts`` named jkble0..) + ``dbus-bms run`` as a subprocess."""
+    """Private bus + localsettings + simulated JKs (``count`` serial ones named jk0.., on ptys or with
+    ``tcp`` behind simulated RS485-TCP gateways; one BLE one per entry of ``ble_layouts`` named
+    jkble0..; with ``pb_bus``, each pack of that JK PB bus named pb<address>, all on one pty or one
+    gateway, listening when the bus has a master) + ``dbus-bms run`` as a subprocess."""
 
     def __init__(
         self,
@@ -59,6 +63,8 @@ class DaemonHarness:
         ble_config: str = "",
         stop_hold: float | None = 0.2,
         python: str = sys.executable,
+        tcp: bool = False,
+        pb_bus: JkPbBus | None = None,
     ) -> None:
         self.private = private
         # The interpreter that runs the daemon: another venv's, to compare builds of its dependencies.
@@ -72,7 +78,10 @@ class DaemonHarness:
         self.sims = [make_simulator("jk-nw", seed=i + 1) for i in range(count)]
         for i, sim in enumerate(self.sims):
             sim.device.serial = f"SIM{i:04d}"
-        self.servers = [PtyServer(sim, link=str(tmp / f"ttyJK{i}")) for i, sim in enumerate(self.sims)]
+        # With ``tcp``, each serial JK sits behind a simulated RS485-TCP gateway instead of on a pty.
+        self.servers: list[PtyServer | TcpServer] = [
+            TcpServer(sim) if tcp else PtyServer(sim, link=str(tmp / f"ttyJK{i}")) for i, sim in enumerate(self.sims)
+        ]
         self.ble_sims = [
             JkBlePeripheral(
                 JkRecordSimulator(SimPack(seed=100 + i), layout=layout, serial=f"SIMBLE{i:03d}"),
@@ -81,7 +90,14 @@ class DaemonHarness:
             )
             for i, layout in enumerate(ble_layouts)
         ]
+        self.pb_bus = pb_bus
+        self.pb_server: PtyServer | TcpServer | None = None
+        self.pb_addresses: list[int] = []
+        if pb_bus is not None:
+            self.pb_server = TcpServer(pb_bus) if tcp else PtyServer(pb_bus, link=str(tmp / "ttyPB"))
+            self.pb_addresses = [0] * (pb_bus.master is not None) + sorted(pb_bus.slaves)
         self.aliases = [f"jk{i}" for i in range(count)] + [f"jkble{i}" for i in range(len(ble_layouts))]
+        self.aliases += [f"pb{address}" for address in self.pb_addresses]
         self.bluez: FakeBlueZ | None = None
         self.proc: subprocess.Popen | None = None
         self.bus: MessageBus | None = None
@@ -91,11 +107,17 @@ class DaemonHarness:
         lines = [f"state_dir: {self.tmp / 'state'}", self.extra_config, "batteries:"]
         if self.stop_hold is not None:
             lines.insert(1, f"stop_hold: {self.stop_hold}")
-        for i in range(self.count):
-            lines += ["  - type: jk-nw", f"    port: {self.tmp / f'ttyJK{i}'}", f"    alias: jk{i}"]
+        for i, server in enumerate(self.servers):
+            port = server.address if isinstance(server, TcpServer) else self.tmp / f"ttyJK{i}"
+            lines += ["  - type: jk-nw", f"    port: {port}", f"    alias: jk{i}"]
         for i in range(len(self.ble_sims)):
             lines += ["  - type: jk", f"    address: {ble_address(i)}", f"    alias: jkble{i}"]
             lines += [f"    {line}" for line in self.ble_config.splitlines()]
+        if self.pb_server is not None:
+            port = self.pb_server.address if isinstance(self.pb_server, TcpServer) else self.tmp / "ttyPB"
+            listen = ["    listen: true"] if self.pb_bus is not None and self.pb_bus.master is not None else []
+            for address in self.pb_addresses:
+                lines += ["  - type: jk-pb", f"    port: {port}", f"    address: {address}", f"    alias: pb{address}", *listen]
         return "\n".join(lines) + "\n"
 
     async def start(self, *, with_settings: bool = True, serve: bool = True, log_level: str = "debug") -> None:
@@ -103,9 +125,12 @@ class DaemonHarness:
         self.bus = await MessageBus(bus_address=self.private.address).connect()
         if with_settings:
             await self.start_settings()
-        if serve:
-            for server in self.servers:
+        for server in self._all_servers():
+            # A gateway listens at once, for its port to be in the config; not serving, it refuses.
+            if serve or isinstance(server, TcpServer):
                 server.start()
+            if not serve and isinstance(server, TcpServer):
+                server.refuse(True)
         env = {**self.private.env(), "PYTHONPATH": str(_PACKAGE_ROOT)}
         if self.ble_sims:
             self.bluez = FakeBlueZ(self.private.address)
@@ -123,6 +148,9 @@ class DaemonHarness:
             stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent,
         )
+
+    def _all_servers(self) -> list[PtyServer | TcpServer]:
+        return [*self.servers, *([self.pb_server] if self.pb_server is not None else [])]
 
     async def start_settings(self) -> None:
         """Starts the localsettings stand-in: by ``start``, or later, as on a GX where it comes up late."""
@@ -158,7 +186,7 @@ class DaemonHarness:
             if self.proc.poll() is None:
                 self.proc.kill()
                 self.proc.wait()
-        for server in self.servers:
+        for server in self._all_servers():
             server.stop()
         if self.bluez is not None:
             await self.bluez.stop()
@@ -167,7 +195,7 @@ class DaemonHarness:
         self.log.close()
 
     def service(self, i: int = 0) -> str:
-        """The bus name of battery ``i``: the serial ones first, then the BLE ones."""
+        """The bus name of battery ``i``: the serial ones first, then the BLE ones, then the PB packs."""
         return f"{BATTERY_PREFIX}{self.aliases[i]}"
 
     async def items(self, i: int = 0) -> dict[str, Any]:

@@ -2,18 +2,24 @@
 the BLE simulator, free of any transport.
 
 0x97 → device info. 0x96 → settings once, then cell info; over BLE a real JK keeps streaming cell
-info after that, which the BLE adapter drives through ``cell_info()``.
+info after that, which the BLE adapter drives through ``cell_info()``. A switch write (JK02: 0x1D
+charge, 0x1E discharge, 0x1F balancer; JK04: 0x6C balancer; value 1 or 0) sets the switch in the
+settings, and the FETs in the cell info follow their switches.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
+import struct
 
 from ..model import DeviceInfo
 from ..protocols import jk02
 from ..protocols.framing import good_frames
 from .faults import Fault, apply_fault
 from .pack import SimPack
+
+_SWITCH_FIELDS = {"charge": "charge_switch", "discharge": "discharge_switch", "balance": "balancer_switch"}
 
 # What each layout's hardware reports in its device info; the firmware version is what a reader
 # uses to tell the layouts apart.
@@ -42,6 +48,9 @@ class JkRecordSimulator:
             max_discharge_current=200.0,
             balance_trigger_voltage=0.005,
             balance_start_voltage=3.40,
+            charge_max_temperature=55.0,
+            discharge_max_temperature=60.0,
+            charge_min_temperature=0.0,
             charge_switch=True,
             discharge_switch=True,
             balancer_switch=True,
@@ -55,6 +64,7 @@ class JkRecordSimulator:
         self.counter = 0
         self._rng = random.Random(seed)
         self._rx = jk02.CommandAssembler()
+        self._switch_fields = {register: _SWITCH_FIELDS[which] for which, register in jk02.switch_registers(layout).items()}
 
     def handle(self, data: bytes) -> bytes:
         self._rx.feed(data)
@@ -66,12 +76,18 @@ class JkRecordSimulator:
                 out += self._out(jk02.encode_device_info(self.device, self.layout))
             elif command == jk02.CMD_CELL_INFO:
                 out += self._out(jk02.encode_settings(self.settings, self.layout)) + self.cell_info()
+            elif command in self._switch_fields:
+                on = struct.unpack_from("<I", frame, 6)[0] != 0
+                self.settings = dataclasses.replace(self.settings, **{self._switch_fields[command]: on})
         return bytes(out)
 
     def cell_info(self) -> bytes:
         """The next cell-info record, as the stream after 0x96 sends it."""
         self.counter = (self.counter + 1) & 0xFF
-        record = jk02.encode_cell_info(self.pack.sample(), self.layout, self.counter)
+        sample = self.pack.sample()
+        sample.charge_enabled = bool(self.settings.charge_switch)
+        sample.discharge_enabled = bool(self.settings.discharge_switch)
+        record = jk02.encode_cell_info(sample, self.layout, self.counter)
         if self.corrupt:
             damaged = bytearray(record)
             for offset, data in self.corrupt.items():

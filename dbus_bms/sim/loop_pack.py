@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..model import Sample
+from ..model import BmsSettings, Sample
 from .pack import ocv
 
 # The shared curve ends at 3.60 V at 100 %, which lets a full cell sit just under a 3.65 V BMS
@@ -140,6 +140,8 @@ class LoopPack:
     weak_resistance: float = 2.0
     reading_noise: float = 0.0
     soc_drift: float = 0.0
+    # Whether the BMS reports its protection settings with each reading, as a JK does.
+    reports_settings: bool = False
     soc: list[float] = field(default_factory=list)
     capacity: list[float] = field(default_factory=list)
     resistance: list[float] = field(default_factory=list)
@@ -253,4 +255,12 @@ class LoopPack:
             charge_enabled=self.protection.charge_fet,
             discharge_enabled=self.protection.discharge_fet,
             balancing=any(self.balancing),
+            bms_settings=self._settings() if self.reports_settings else None,
         )
+
+    def _settings(self) -> BmsSettings:
+        p = self.protection
+        return BmsSettings(cell_ovp=p.cell_ovp, cell_ovp_recovery=p.cell_ovp_recover, cell_uvp=p.cell_uvp,
+                           cell_uvp_recovery=p.cell_uvp_recover, charge_min_temperature=p.charge_min_temperature,
+                           balance_start_voltage=p.balance_start_voltage, balance_trigger_voltage=p.balance_trigger,
+                           cell_count=self.cells, nominal_capacity=self.capacity_ah)

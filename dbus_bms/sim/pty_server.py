@@ -21,8 +21,16 @@ from .pack import SimPack
 _MAX_LAG = 0.1
 
 
+# How often a device that talks unasked (a bus master pack) is asked for what is due.
+UNSOLICITED_TICK = 0.01
+
+
 class SimDevice(Protocol):
-    """A simulated BMS: its pack, and the reply to whatever the host wrote."""
+    """A simulated BMS: its pack, and the reply to whatever the host wrote.
+
+    A device that also sends unasked has ``unsolicited(now: float) -> bytes``: the bytes due by
+    ``now`` (monotonic seconds), b"" when none; servers call it every ``UNSOLICITED_TICK``.
+    """
 
     pack: SimPack
 
@@ -46,6 +54,7 @@ class PtyServer:
         self._last = 0.0
         self._garbage: multiprocessing.process.BaseProcess | None = None
         self._garbage_sent: ctypes.c_ulonglong | None = None
+        self._ticker: asyncio.TimerHandle | None = None
 
     def start(self) -> str:
         self._master, self._slave = os.openpty()
@@ -58,8 +67,24 @@ class PtyServer:
                 os.unlink(self.link)
             os.symlink(self.path, self.link)
         self._last = time.monotonic()
-        asyncio.get_running_loop().add_reader(self._master, self._on_readable)
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self._master, self._on_readable)
+        if hasattr(self.device, "unsolicited"):
+            self._ticker = loop.call_soon(self._tick)
         return self.link or self.path
+
+    def _advance(self) -> None:
+        if self.advance:
+            now = time.monotonic()
+            self.device.pack.advance(now - self._last)
+            self._last = now
+
+    def _send(self, data: bytes) -> None:
+        if data:
+            try:
+                os.write(self._master, data)
+            except OSError:
+                pass  # the host closed its side mid-reply, or is not reading: a real line drops it
 
     def _on_readable(self) -> None:
         try:
@@ -68,16 +93,13 @@ class PtyServer:
             return
         except OSError:
             return  # EIO while no one holds the slave open; the next open brings data again
-        if self.advance:
-            now = time.monotonic()
-            self.device.pack.advance(now - self._last)
-            self._last = now
-        reply = self.device.handle(data)
-        if reply:
-            try:
-                os.write(self._master, reply)
-            except OSError:
-                pass  # the host closed its side mid-reply, as a real line would drop it
+        self._advance()
+        self._send(self.device.handle(data))
+
+    def _tick(self) -> None:
+        self._advance()
+        self._send(self.device.unsolicited(time.monotonic()))
+        self._ticker = asyncio.get_running_loop().call_later(UNSOLICITED_TICK, self._tick)
 
     def stream_garbage(self, bytes_per_second: float | None, seed: int = 0) -> None:
         """Starts a line that streams random bytes without pause, whatever the host asks.
@@ -106,6 +128,9 @@ class PtyServer:
 
     def stop(self) -> None:
         self.stop_garbage()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
         if self._master >= 0:
             asyncio.get_running_loop().remove_reader(self._master)
             os.close(self._master)

@@ -1,32 +1,55 @@
-"""``dbus-bms simulate``: a simulated BMS served until interrupted, on a pty or over BLE."""
+"""``dbus-bms simulate``: a simulated BMS served until interrupted, on a pty, over TCP or over BLE."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 from .faults import Fault
 from .jk_nw import JkNwSimulator
+from .jk_pb import JkPbBus
 from .pack import SimPack
 from .pty_server import PtyServer
 
-SIMULATORS: dict[str, Callable[[SimPack], object]] = {
-    "jk-nw": lambda pack: JkNwSimulator(pack),
-}
+SIMULATORS = ("jk-nw", "jk-pb")
 BLE_SIMULATORS = ("jk",)
 
 
-def make_simulator(kind: str, *, cells: int = 16, seed: int = 1):
-    """A simulated BMS of ``kind`` on a fresh pack of ``cells`` cells."""
-    return SIMULATORS[kind](SimPack(cells=cells, seed=seed))
+def make_simulator(kind: str, *, cells: int = 16, seed: int = 1, packs: int = 3, master: bool = False):
+    """A simulated BMS of ``kind`` on fresh packs of ``cells`` cells: one JK NW, or for ``jk-pb``
+    a bus of ``packs`` packs (at 1.., or with ``master`` a master at 0 and slaves at 1..)."""
+    if kind == "jk-pb":
+        return JkPbBus.with_packs(packs, master=master, cells=cells, seed=seed)
+    if kind == "jk-nw":
+        return JkNwSimulator(SimPack(cells=cells, seed=seed))
+    raise ValueError(f"unknown simulator {kind!r}; known: {', '.join(SIMULATORS)}")
 
 
-async def serve_pty(kind: str, *, link: str | None = None, fault: Fault = Fault.NONE, cells: int = 16) -> None:
-    sim = make_simulator(kind, cells=cells)
+async def serve_pty(
+    kind: str, *, link: str | None = None, fault: Fault = Fault.NONE, cells: int = 16, packs: int = 3, master: bool = False
+) -> None:
+    sim = make_simulator(kind, cells=cells, packs=packs, master=master)
     sim.fault = fault
     server = PtyServer(sim, link=link)
     path = server.start()
     print(path, flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        server.stop()
+
+
+async def serve_tcp(
+    kind: str, *, port: int = 0, fault: Fault = Fault.NONE, cells: int = 16, fragment: bool = False,
+    packs: int = 3, master: bool = False,
+) -> None:
+    """Serves a simulated BMS as an RS485-TCP gateway on 127.0.0.1:``port`` (0: a free one); prints
+    the address a config names, then serves until cancelled."""
+    from .tcp_server import TcpServer
+
+    sim = make_simulator(kind, cells=cells, packs=packs, master=master)
+    sim.fault = fault
+    server = TcpServer(sim, port=port, fragment=fragment)
+    print(server.start(), flush=True)
     try:
         await asyncio.Event().wait()
     finally:

@@ -15,7 +15,7 @@ from .. import __version__, statefile
 from ..charge.types import Limits
 from ..history import History
 from ..model import ALARM_ALARM, ALARM_NAMES, Sample
-from . import settings
+from . import control_paths, settings
 from .busitem import BusItemTree
 
 SERVICE_PREFIX = "com.victronenergy.battery."
@@ -54,6 +54,28 @@ _HISTORY = (
     "/History/ChargedEnergy", "/History/DischargedEnergy", "/History/TotalAhDrawn",
     "/History/TimeSinceLastFullCharge",
 )
+# The BMS's own protection settings (model.BmsSettings field → path), as it last reported them: valid
+# while it is silent too, invalid where its protocol carries no such setting.
+BMS_SETTINGS_PATHS = {
+    "cell_ovp": "/Bms/CellOverVoltageProtection",
+    "cell_ovp_recovery": "/Bms/CellOverVoltageRecovery",
+    "cell_uvp": "/Bms/CellUnderVoltageProtection",
+    "cell_uvp_recovery": "/Bms/CellUnderVoltageRecovery",
+    "max_charge_current": "/Bms/ChargeOverCurrentProtection",
+    "max_discharge_current": "/Bms/DischargeOverCurrentProtection",
+    "charge_max_temperature": "/Bms/ChargeOverTemperatureProtection",
+    "charge_min_temperature": "/Bms/ChargeUnderTemperatureProtection",
+    "discharge_max_temperature": "/Bms/DischargeOverTemperatureProtection",
+    "discharge_min_temperature": "/Bms/DischargeUnderTemperatureProtection",
+    "balance_start_voltage": "/Bms/BalanceStartVoltage",
+    "balance_trigger_voltage": "/Bms/BalanceTriggerVoltage",
+    "cell_count": "/Bms/CellCount",
+    "nominal_capacity": "/Bms/NominalCapacity",
+}
+# What the BMS's own alarm and status bits report, in words, joined by "; ": no Victron path carries
+# a battery's conditions as text. "" when none is set; invalid without a live reading, or when the
+# BMS sends no such bits.
+CONDITIONS_PATH = "/Info/BmsConditions"
 # /State as Victron's batteries and the GUI number it: 9 running, 10 error. A battery whose readings
 # are stale or not trusted is in error: its limits are the fail-safe's.
 STATE_RUNNING, STATE_ERROR = 9, 10
@@ -84,7 +106,8 @@ class BatteryService:
     localsettings it follows the owner's changes there (the GUI's device instance and name) at once.
 
     ``cell_min_voltage`` (V) makes /Info/BatteryLowVoltage; ``properties_changed`` adds a per-path
-    PropertiesChanged to each ItemsChanged (see busitem).
+    PropertiesChanged to each ItemsChanged (see busitem). A write to a control path goes to
+    ``switcher`` (refused without one); ``has_settings`` is /Settings/HasSettings (control_paths).
     """
 
     def __init__(
@@ -102,8 +125,12 @@ class BatteryService:
         settings_wait: float = 10.0,
         cell_min_voltage: float | None = None,
         properties_changed: bool = False,
+        switcher: control_paths.Switcher | None = None,
+        has_settings: bool = False,
     ) -> None:
         self.bus = bus
+        self.switcher = switcher
+        self.has_settings = has_settings
         self.unique_id = unique_id
         self.name = service_name(service_suffix)
         self.product_name = product_name
@@ -157,10 +184,12 @@ class BatteryService:
         ):
             t.add(path, value)
         t.add("/CustomName", custom, writeable=True, on_write=self._on_custom_name)
-        for path in (*_STATIC, *_MEASUREMENTS, *_HISTORY):
+        for path in (*_STATIC, *_MEASUREMENTS, *_HISTORY, *BMS_SETTINGS_PATHS.values()):
             t.add(path)
         for name in ALARM_NAMES:
             t.add(f"/Alarms/{name}")
+        t.add(CONDITIONS_PATH)
+        control_paths.add_paths(t, self.switcher or _refuse_switch, has_settings=self.has_settings)
         t.update({
             "/Mgmt/Connection": self.connection, "/ProductName": self.product_name, "/Connected": 0,
             # One pack per BMS. The GUI opens its System page only when /System/NrOfBatteries is valid.
@@ -346,6 +375,9 @@ class BatteryService:
                 v["/HardwareVersion"] = sample.device.hw_version
                 v["/Serial"] = sample.device.serial
             v["/InstalledCapacity"] = sample.capacity_full
+            if sample.bms_settings is not None:
+                for name, path in BMS_SETTINGS_PATHS.items():
+                    v[path] = getattr(sample.bms_settings, name)
             if sample.cell_voltages:
                 v["/System/NrOfCellsPerBattery"] = len(sample.cell_voltages)
                 self._add_cells(len(sample.cell_voltages))
@@ -358,6 +390,9 @@ class BatteryService:
         for name in ALARM_NAMES:
             v[f"/Alarms/{name}"] = live.alarms.get(name, 0) if live is not None else None
         v["/Alarms/BmsCable"] = ALARM_ALARM if limits.stale else 0
+        conditions = live.conditions if live is not None else None
+        v[CONDITIONS_PATH] = "; ".join(conditions) if conditions is not None else None
+        v.update(control_paths.values(live))
         if history is not None:
             v.update(_history(history, since_full))
         self.tree.update(v)
@@ -403,6 +438,10 @@ class BatteryService:
                 "/System/MaxVoltageCellId": _cell_id(cells, max),
             })
         return v
+
+
+async def _refuse_switch(which: str, on: bool) -> bool:
+    return False
 
 
 def _history(h: History, since_full: float | None) -> dict[str, Any]:

@@ -7,22 +7,7 @@ import asyncio
 import pytest
 
 from dbus_bms.devices.base import DeviceError
-from dbus_bms.devices.jk_nw import JkNwDevice
 from dbus_bms.sim.faults import Fault
-from dbus_bms.sim.jk_nw import JkNwSimulator
-from dbus_bms.sim.pack import SimPack
-from dbus_bms.sim.pty_server import PtyServer
-
-
-@pytest.fixture
-async def rig(tmp_path):
-    sim = JkNwSimulator(SimPack(cells=16, seed=3), serial="JKSIM42")
-    server = PtyServer(sim, link=str(tmp_path / "ttyJK"), advance=False)
-    server.start()
-    device = JkNwDevice(server.link, timeout=0.5)
-    yield sim, server, device
-    await device.close()
-    server.stop()
 
 
 async def test_poll_reads_what_the_pack_holds(rig):

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from dbus_bms.devices.plausibility import FOREIGN, FROZEN, IMPLAUSIBLE, ReadingJudge, Verdict
-from dbus_bms.model import DeviceInfo, Sample
+from dbus_bms.model import BmsSettings, DeviceInfo, Sample
 
 NAN, INF = math.nan, math.inf
 
@@ -28,8 +28,7 @@ def good(**changes) -> Sample:
         cell_voltages=cells,
         temperatures=[21.5, 22.0],
         mosfet_temperature=25.0,
-        charge_current_limit=150.0,
-        discharge_current_limit=200.0,
+        bms_settings=BmsSettings(max_charge_current=150.0, max_discharge_current=200.0),
         device=DeviceInfo(model="JK_PB2A16S20P", serial="A"),
     )
     return replace(sample, **changes)
@@ -58,7 +57,7 @@ def test_a_bms_that_sends_no_values_passes():
         ({"voltage": 1000.5}, "voltage = 1000.50 V is outside 0..1000 V"),
         ({"current": NAN}, "current = nan A"),
         ({"current": -INF}, "current = -inf A"),
-        ({"current": 5000.5, "charge_current_limit": None}, "current = 5000.50 A is outside -5000..5000 A"),
+        ({"current": 5000.5, "bms_settings": None}, "current = 5000.50 A is outside -5000..5000 A"),
         ({"power": NAN}, "power = nan W"),
         ({"power": 6e6}, "power = 6000000 W is outside -5000000..5000000 W"),
         ({"soc": NAN}, "soc = nan %"),
@@ -79,8 +78,10 @@ def test_a_bms_that_sends_no_values_passes():
         ({"temperatures": [3276.7]}, "temperature 1 = 3276.7 °C is outside -50..120 °C"),
         ({"mosfet_temperature": 121.0}, "mosfet temperature = 121.0 °C is outside -50..120 °C"),
         ({"mosfet_temperature": -INF}, "mosfet temperature = -inf °C"),
-        ({"charge_current_limit": NAN}, "charge current limit = nan A"),
-        ({"discharge_current_limit": -1.0}, "discharge current limit = -1.0 A is outside 0..5000 A"),
+        ({"bms_settings": BmsSettings(max_charge_current=NAN)}, "BMS charge current limit = nan A"),
+        ({"bms_settings": BmsSettings(max_discharge_current=-1.0)}, "BMS discharge current limit = -1.0 A is outside 0..5000 A"),
+        ({"bms_settings": BmsSettings(cell_ovp=36.5)}, "BMS cell over-voltage protection = 36.500 V is outside 0.5..5.0 V"),
+        ({"bms_settings": BmsSettings(charge_min_temperature=-INF)}, "BMS charge under-temperature protection = -inf °C"),
     ],
 )
 def test_every_value_must_be_a_finite_number_in_its_window(changes, message):
@@ -140,7 +141,7 @@ def test_current_within_three_times_the_bms_own_limit():
         "current = -600.50 A is over 3 × the BMS's discharge limit of 200 A",
     )
     # Without limits from the BMS only the physical window applies.
-    assert ReadingJudge().judge(good(current=4999.0, charge_current_limit=None)) is None
+    assert ReadingJudge().judge(good(current=4999.0, bms_settings=None)) is None
 
 
 def test_remaining_capacity_at_most_one_and_a_half_times_the_full_one():

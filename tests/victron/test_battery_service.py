@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
 from dbus_bms.charge.types import Limits
-from dbus_bms.model import DeviceInfo, Sample
+from dbus_bms.model import BmsSettings, DeviceInfo, Sample
 from dbus_bms.sim.localsettings import LocalSettings
-from dbus_bms.victron.battery_service import PRODUCT_ID, BatteryService, service_name
+from dbus_bms.victron.battery_service import BMS_SETTINGS_PATHS, PRODUCT_ID, BatteryService, service_name
 from dbus_bms.victron.reader import get_items
 
 LIVE = Limits(55.2, 100.0, 150.0, True, True, "Bulk", "Max charge current", "Max discharge current", False)
@@ -75,6 +76,25 @@ async def test_stale_data_is_not_shown_as_live(private_bus, tmp_path):
     assert items["/Io/AllowToCharge"] == 0 and items["/Alarms/LowSoc"] is None
     assert items["/State"] == 10  # error: the limits are the fail-safe's
     assert items["/Info/BatteryLowVoltage"] == 11.6  # a property of the pack, not of the reading
+    bus.disconnect()
+    client.disconnect()
+
+
+async def test_the_bms_settings_are_published_and_kept_while_it_is_silent(private_bus, tmp_path):
+    bus, client = await connect(private_bus), await connect(private_bus)
+    svc = service(bus, tmp_path)
+    await svc.start()
+    items = await get_items(client, "com.victronenergy.battery.house")
+    assert all(items[path] is None for path in BMS_SETTINGS_PATHS.values())
+    settings = BmsSettings(cell_ovp=3.65, cell_uvp=2.7, max_charge_current=100.0, charge_min_temperature=-2.0,
+                           cell_count=4)
+    svc.publish(dataclasses.replace(SAMPLE, bms_settings=settings), LIVE)
+    for stale in (False, True):
+        items = await get_items(client, "com.victronenergy.battery.house")
+        assert items["/Bms/CellOverVoltageProtection"] == 3.65 and items["/Bms/CellUnderVoltageProtection"] == 2.7
+        assert items["/Bms/ChargeOverCurrentProtection"] == 100.0 and items["/Bms/ChargeUnderTemperatureProtection"] == -2.0
+        assert items["/Bms/CellCount"] == 4 and items["/Bms/DischargeOverCurrentProtection"] is None
+        svc.publish(dataclasses.replace(SAMPLE, bms_settings=settings), STALE)
     bus.disconnect()
     client.disconnect()
 
