@@ -63,6 +63,14 @@ def format_sample(sample: Sample) -> str:
     )
     raised = [f"{k}={'alarm' if v == 2 else 'warning'}" for k, v in sample.alarms.items() if v]
     lines.append(f"alarms       {', '.join(raised) or 'none'}")
+    if sample.conditions is not None:
+        lines.append(f"conditions   {'; '.join(sample.conditions) or 'none'}")
+    b = sample.bms_settings
+    if b is not None:
+        lines.append(
+            f"BMS settings cell OVP {num(b.cell_ovp, ' V', '{:.3f}')}, UVP {num(b.cell_uvp, ' V', '{:.3f}')}, "
+            f"charge OCP {num(b.max_charge_current, ' A', '{:g}')}, discharge OCP {num(b.max_discharge_current, ' A', '{:g}')}"
+        )
     if sample.device:
         d = sample.device
         lines.append(f"device       model {d.model or '-'}, hw {d.hw_version or '-'}, sw {d.sw_version or '-'}, serial {d.serial or '-'}")

@@ -26,6 +26,13 @@ def test_decode_jk_nw_json_prints_the_sample():
     assert sample["device"]["sw_version"] == "H6.X__S6.1.3S__"
 
 
+def test_decode_prints_the_conditions_and_the_bms_settings_for_a_person():
+    r = dbus_bms("decode", "--protocol", "jk_nw", NW["esphome-jk_bms-common-STATUS_FRAME_14S"]["response_hex"])
+    assert r.returncode == 0, r.stderr
+    assert "conditions   none" in r.stdout
+    assert "BMS settings cell OVP 4.050 V, UVP 3.050 V, charge OCP 5 A, discharge OCP 7 A" in r.stdout
+
+
 def test_decode_jk02_32s_merges_device_info_and_cell_info():
     dev = JK02["aiobmsble-JK02_32S_v15-devinfo"]["response_hex"]
     cells = JK02["aiobmsble-JK02_32S-cellinfo"]["response_hex"]
