@@ -205,6 +205,8 @@ def cmd_read(args: argparse.Namespace) -> int:
     if args.timeout is None:
         own = kind.listen_timeout if args.listen else kind.timeout
         args.timeout = own if own is not None else DEFAULT_TIMEOUT[kind.link]
+    if args.baudrate is None:
+        args.baudrate = kind.baudrate or 115200
 
     async def once() -> Sample:
         device = create_device(args)
@@ -410,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--adapter", help="BLE: hci0, hci1, ...")
     s.add_argument("--pin", help="BLE: pairing PIN, when the BMS needs one")
     s.add_argument("--protocol", help="force a protocol (layout) instead of detecting it")
-    s.add_argument("--baudrate", type=int, default=115200)
+    s.add_argument("--baudrate", type=int, help="the serial line's (default: the type's, else 115200)")
     s.add_argument("--timeout", type=float, help="seconds to wait for the reply (serial 0.5, jk-pb 0.3, BLE 5)")
     s.set_defaults(ble_mode="per-poll")
     s.add_argument("--json", action="store_true")

@@ -449,7 +449,7 @@ class _Parser:
             pin=pin,
             ble_mode=mode or "keep-alive",
             protocol=protocol,
-            baudrate=get("baudrate", int, 1200, 921600) or 115200,
+            baudrate=get("baudrate", int, 1200, 921600) or (spec.baudrate if spec is not None and spec.baudrate else 115200),
             poll_interval=get("poll_interval", float, 0.1, 3600, "s") or poll,
             timeout=get("timeout", float, 0.05, 60, "s") or _default_timeout(spec, bool(listen)),
             device_instance=_default(get("device_instance", int, 0, 999), 512 + index),

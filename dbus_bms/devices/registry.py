@@ -33,10 +33,21 @@ class DeviceKind:
     timeout: float | None = None
     listen_timeout: float | None = None
     master_cycle: float | None = None
+    # The line's baud rate unless the config sets one (None: 115200).
+    baudrate: int | None = None
 
 
 DEVICE_TYPES: dict[str, DeviceKind] = {
     "jk-nw": DeviceKind("JK BMS, UART/RS485 'NW' protocol (4E 57 frames)", "serial", (), "jk_nw:JkNwDevice"),
+    "jbd": DeviceKind(
+        "JBD / Xiaoxiang / Overkill Solar BMS, UART/RS485 (DD ... 77 frames)", "serial", (), "jbd:JbdDevice", baudrate=9600
+    ),
+    "daly": DeviceKind("Daly Smart BMS, UART/RS485 classic protocol (A5 13-byte frames)", "serial", (), "daly:DalyDevice",
+                       baudrate=9600),
+    "seplos": DeviceKind("Seplos v2 BMS, RS485 ASCII protocol (~ ... CR frames), one pack per port", "serial", (),
+                         "seplos:SeplosDevice", baudrate=19200),
+    "ant": DeviceKind("ANT BMS, UART/RS485: 2021+ protocol (7E A1 frames) or legacy (AA 55 AA FF), auto-detected",
+                      "serial", ("auto", "new", "legacy"), "ant:AntDevice", baudrate=19200),
     "jk": DeviceKind(
         "JK BMS over Bluetooth LE (JK02_24S, JK02_32S, JK04; chosen from the firmware version)",
         "ble",

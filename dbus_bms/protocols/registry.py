@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from ..model import DeviceInfo, Sample
-from . import jk02, jk_nw, jk_pb
+from . import ant, ant_legacy, daly, jbd, jk02, jk_nw, jk_pb, seplos
 from .errors import ProtocolError
 from .framing import Assembler, drain
 
@@ -15,6 +15,12 @@ PROTOCOLS: dict[str, str] = {
     "jk02_24s": "JK 300-byte records (55 AA EB 90), JK02_24S layout (firmware before 11): device info and cell info, BLE",
     "jk04": "JK 300-byte records (55 AA EB 90), JK04 layout (hardware and firmware 3.x): device info and cell info, BLE",
     "jk_pb": "JK PB series over RS485: records with or without their Modbus ack, pad bytes and echo around them",
+    "jbd": "JBD / Xiaoxiang / Overkill (DD ... 77): a basic info reply (0x03), with cells (0x04) and name (0x05)",
+    "daly": "Daly classic protocol (A5, 13-byte frames): the replies to 0x90-0x98 of one poll, any subset",
+    "seplos": "Seplos v2 RS485 ASCII (~ ... CR): a telemetry reply (0x42), with alarms (0x44) and name (0x51)",
+    "seplos_ble": "Seplos v2 binary form of its Bluetooth modules (7E ... 0D): the pack telemetry reply (0x61)",
+    "ant": "ANT 2021+ protocol (7E A1 ... AA 55): a status reply (0x11), with the device info (0x12)",
+    "ant_legacy": "ANT legacy protocol: a 140-byte status reply (AA 55 AA FF ...)",
 }
 
 
@@ -34,6 +40,28 @@ def _jk_nw(chunks: list[bytes]) -> Sample:
     if not replies:
         raise ProtocolError("no complete JK NW reply in the bytes given")
     return jk_nw.decode(replies[-1])
+
+
+def _jbd(chunks: list[bytes]) -> Sample:
+    assembler = jbd.JbdAssembler()
+    frames = [f for c in chunks for f in _frames(assembler, c)]
+    return jbd.decode(f for f in frames if f[1] not in (jbd.READ, jbd.WRITE))
+
+
+def _daly(chunks: list[bytes]) -> Sample:
+    assembler = daly.DalyAssembler()
+    frames = [f for c in chunks for f in _frames(assembler, c)]
+    return daly.decode(f for f in frames if daly.is_reply(f))
+
+
+def _seplos(chunks: list[bytes]) -> Sample:
+    assembler = seplos.SeplosAssembler()
+    return seplos.decode_replies([f for c in chunks for f in _frames(assembler, c)])
+
+
+def _seplos_ble(chunks: list[bytes]) -> Sample:
+    assembler = seplos.BinaryAssembler()
+    return seplos.decode_binary_replies([f for c in chunks for f in _frames(assembler, c)])
 
 
 def _jk_records(layout: str) -> Callable[[list[bytes]], Sample]:
@@ -90,6 +118,13 @@ _DECODERS: dict[str, Callable[[list[bytes]], Sample]] = {
     "jk02_24s": _jk_records("24s"),
     "jk04": _jk_records("jk04"),
     "jk_pb": _jk_pb,
+    "jbd": _jbd,
+    "daly": _daly,
+    "seplos": _seplos,
+    "seplos_ble": _seplos_ble,
+    "ant": lambda chunks: ant.decode_replies([f for c in chunks for f in _frames(ant.AntAssembler(), c)]),
+    "ant_legacy": lambda chunks: ant_legacy.decode_replies(
+        [f for c in chunks for f in _frames(ant_legacy.AntLegacyAssembler(), c)]),
 }
 
 

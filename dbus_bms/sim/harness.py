@@ -65,6 +65,7 @@ class DaemonHarness:
         python: str = sys.executable,
         tcp: bool = False,
         pb_bus: JkPbBus | None = None,
+        serial_type: str = "jk-nw",
     ) -> None:
         self.private = private
         # The interpreter that runs the daemon: another venv's, to compare builds of its dependencies.
@@ -75,9 +76,12 @@ class DaemonHarness:
         self.ble_config = ble_config
         # Short by default: every test stops a daemon, and the stop's hold of CCL 0 is tested on its own.
         self.stop_hold = stop_hold
-        self.sims = [make_simulator("jk-nw", seed=i + 1) for i in range(count)]
+        # The serial BMSes are JK NW ones unless ``serial_type`` names another simulated family.
+        self.serial_type = serial_type
+        self.sims = [make_simulator(serial_type, seed=i + 1) for i in range(count)]
         for i, sim in enumerate(self.sims):
-            sim.device.serial = f"SIM{i:04d}"
+            if serial_type == "jk-nw":
+                sim.device.serial = f"SIM{i:04d}"
         # With ``tcp``, each serial JK sits behind a simulated RS485-TCP gateway instead of on a pty.
         self.servers: list[PtyServer | TcpServer] = [
             TcpServer(sim) if tcp else PtyServer(sim, link=str(tmp / f"ttyJK{i}")) for i, sim in enumerate(self.sims)
@@ -109,7 +113,7 @@ class DaemonHarness:
             lines.insert(1, f"stop_hold: {self.stop_hold}")
         for i, server in enumerate(self.servers):
             port = server.address if isinstance(server, TcpServer) else self.tmp / f"ttyJK{i}"
-            lines += ["  - type: jk-nw", f"    port: {port}", f"    alias: jk{i}"]
+            lines += [f"  - type: {self.serial_type}", f"    port: {port}", f"    alias: jk{i}"]
         for i in range(len(self.ble_sims)):
             lines += ["  - type: jk", f"    address: {ble_address(i)}", f"    alias: jkble{i}"]
             lines += [f"    {line}" for line in self.ble_config.splitlines()]

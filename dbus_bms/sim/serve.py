@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
+from .ant import AntSimulator
+from .daly import DalySimulator
 from .faults import Fault
+from .jbd import JbdSimulator
 from .jk_nw import JkNwSimulator
 from .jk_pb import JkPbBus
 from .pack import SimPack
 from .pty_server import PtyServer
+from .seplos import SeplosSimulator
 
-SIMULATORS = ("jk-nw", "jk-pb")
+SIMULATORS = ("jk-nw", "jk-pb", "jbd", "daly", "seplos", "ant", "ant-legacy")
 BLE_SIMULATORS = ("jk",)
 
 
@@ -21,6 +25,14 @@ def make_simulator(kind: str, *, cells: int = 16, seed: int = 1, packs: int = 3,
         return JkPbBus.with_packs(packs, master=master, cells=cells, seed=seed)
     if kind == "jk-nw":
         return JkNwSimulator(SimPack(cells=cells, seed=seed))
+    if kind == "jbd":
+        return JbdSimulator(SimPack(cells=cells, seed=seed))
+    if kind == "daly":
+        return DalySimulator(SimPack(cells=cells, seed=seed))
+    if kind == "seplos":
+        return SeplosSimulator(SimPack(cells=cells, seed=seed))
+    if kind in ("ant", "ant-legacy"):
+        return AntSimulator(SimPack(cells=cells, seed=seed), legacy=kind == "ant-legacy")
     raise ValueError(f"unknown simulator {kind!r}; known: {', '.join(SIMULATORS)}")
 
 
