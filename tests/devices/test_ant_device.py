@@ -10,7 +10,6 @@ from dbus_bms.devices.ant import AntDevice
 from dbus_bms.devices.base import DeviceError
 from dbus_bms.devices.registry import DEVICE_TYPES, create_device
 from dbus_bms.sim.ant import AntSimulator
-from dbus_bms.sim.faults import Fault
 from dbus_bms.sim.pack import SimPack
 from dbus_bms.sim.pty_server import PtyServer
 from dbus_bms.sim.tcp_server import TcpServer
@@ -81,34 +80,6 @@ async def test_forced_protocol_does_not_fall_back(served):
     with pytest.raises(DeviceError, match="no reply"):
         await device.poll()
     assert device.protocol == "new" and device.stats.timeouts == 1
-
-
-@pytest.mark.parametrize(
-    "fault, counter",
-    [(Fault.SILENT, "timeouts"), (Fault.BAD_CHECKSUM, "bad_frames"), (Fault.TRUNCATED, "timeouts")],
-)
-@pytest.mark.parametrize("legacy", [False, True])
-async def test_faults_raise_device_error_and_are_counted(served, fault, counter, legacy):
-    sim, device = served(legacy=legacy, protocol="legacy" if legacy else "new")
-    sim.fault = fault
-    with pytest.raises(DeviceError):
-        await device.poll()
-    assert getattr(device.stats, counter) >= 1
-    assert device.stats.quality == 0.0
-    sim.fault = Fault.NONE
-    assert (await device.poll()).cell_voltages
-    assert device.stats.quality == 0.5
-
-
-async def test_garbage_is_counted_and_the_next_poll_reads_again(served):
-    sim, device = served()
-    sim.fault = Fault.GARBAGE
-    for _ in range(4):
-        with pytest.raises(DeviceError):
-            await device.poll()
-    assert device.stats.discarded_bytes + device.stats.bad_frames > 0
-    sim.fault = Fault.NONE
-    assert (await device.poll()).cell_voltages
 
 
 async def test_protection_codes_reach_the_sample(served):

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from dbus_bms.devices.base import ControlFailed, DeviceError
 from dbus_bms.config import parse_config
+from dbus_bms.devices.base import ControlFailed
 from dbus_bms.devices.daly import DalyDevice
 from dbus_bms.devices.registry import DEVICE_TYPES, create_device
 from dbus_bms.sim.daly import DalySimulator
-from dbus_bms.sim.faults import Fault
 from dbus_bms.sim.pack import SimPack
 from dbus_bms.sim.pty_server import PtyServer
 from dbus_bms.sim.tcp_server import TcpServer
@@ -67,43 +66,6 @@ async def test_alarm_bits_reach_the_sample(rig):
     assert sample.alarms == {"HighCellVoltage": 2, "LowSoc": 1}
     top = sample.cell_voltages.index(max(sample.cell_voltages)) + 1
     assert sample.conditions == (f"cell over-voltage, level 2, cell {top}", "SoC too low, level 1")
-
-
-@pytest.mark.parametrize(
-    "fault, counter",
-    [(Fault.SILENT, "timeouts"), (Fault.BAD_CHECKSUM, "bad_frames"), (Fault.TRUNCATED, "timeouts")],
-)
-async def test_faults_raise_device_error_and_are_counted(rig, fault, counter):
-    sim, _, device = rig
-    sim.fault = fault
-    with pytest.raises(DeviceError):
-        await device.poll()
-    assert getattr(device.stats, counter) >= 1
-    assert device.stats.quality == 0.0
-    sim.fault = Fault.NONE
-    assert (await device.poll()).cell_voltages
-    assert device.stats.quality == 0.5
-
-
-async def test_garbage_is_counted_and_the_next_poll_reads_again(rig):
-    sim, _, device = rig
-    sim.fault = Fault.GARBAGE
-    for _ in range(3):
-        with pytest.raises(DeviceError):
-            await device.poll()
-    assert device.stats.discarded_bytes + device.stats.bad_frames > 0
-    sim.fault = Fault.NONE
-    assert len((await device.poll()).cell_voltages) == 16
-
-
-async def test_unplugged_port_fails_cleanly_and_replug_recovers(rig):
-    _, server, device = rig
-    await device.poll()
-    server.stop()
-    with pytest.raises(DeviceError):
-        await device.poll()
-    server.start()
-    assert (await device.poll()).cell_voltages
 
 
 @pytest.mark.parametrize("which", ["charge", "discharge"])

@@ -55,33 +55,6 @@ async def test_a_protection_raises_its_alarm(rig):
     assert sample.conditions == (f"cell under-voltage protection, cell {low}",)
 
 
-@pytest.mark.parametrize(
-    "fault, counter",
-    [(Fault.SILENT, "timeouts"), (Fault.BAD_CHECKSUM, "bad_frames"), (Fault.TRUNCATED, "timeouts")],
-)
-async def test_faults_raise_device_error_and_are_counted(rig, fault, counter):
-    sim, _, device = rig
-    sim.fault = fault
-    with pytest.raises(DeviceError):
-        await device.poll()
-    assert getattr(device.stats, counter) >= 1
-    assert device.stats.quality == 0.0
-    sim.fault = Fault.NONE
-    assert (await device.poll()).cell_voltages
-    assert device.stats.quality == 0.5
-
-
-async def test_garbage_is_counted_and_the_next_poll_reads_again(rig):
-    sim, _, device = rig
-    sim.fault = Fault.GARBAGE
-    for _ in range(5):
-        with pytest.raises(DeviceError):
-            await device.poll()
-    assert device.stats.discarded_bytes + device.stats.bad_frames > 0
-    sim.fault = Fault.NONE
-    assert (await device.poll()).cell_voltages
-
-
 async def test_switching_goes_through_factory_mode_and_reads_back(rig):
     sim, _, device = rig
     await device.poll()

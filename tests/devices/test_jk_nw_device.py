@@ -6,9 +6,6 @@ import asyncio
 
 import pytest
 
-from dbus_bms.devices.base import DeviceError
-from dbus_bms.sim.faults import Fault
-
 
 async def test_poll_reads_what_the_pack_holds(rig):
     sim, _, device = rig
@@ -22,46 +19,6 @@ async def test_poll_reads_what_the_pack_holds(rig):
     assert sample.soc == expected.soc
     assert sample.device.serial == "JKSIM42"
     assert device.stats.good == 1 and device.stats.quality == 1.0
-
-
-@pytest.mark.parametrize(
-    "fault, counter",
-    [(Fault.SILENT, "timeouts"), (Fault.BAD_CHECKSUM, "bad_frames"), (Fault.TRUNCATED, "timeouts")],
-)
-async def test_faults_raise_device_error_and_are_counted(rig, fault, counter):
-    sim, _, device = rig
-    sim.fault = fault
-    with pytest.raises(DeviceError):
-        await device.poll()
-    assert getattr(device.stats, counter) == 1
-    assert device.stats.quality == 0.0
-    sim.fault = Fault.NONE
-    assert (await device.poll()).cell_voltages
-    assert device.stats.quality == 0.5
-
-
-async def test_garbage_is_counted_and_the_next_poll_reads_again(rig):
-    sim, _, device = rig
-    sim.fault = Fault.GARBAGE
-    for _ in range(5):
-        with pytest.raises(DeviceError):
-            await device.poll()
-    assert device.stats.discarded_bytes + device.stats.bad_frames > 0
-    sim.fault = Fault.NONE
-    assert (await device.poll()).cell_voltages
-
-
-async def test_unplugged_port_fails_cleanly_and_replug_recovers(rig):
-    _, server, device = rig
-    await device.poll()
-    server.stop()
-    with pytest.raises(DeviceError):
-        await device.poll()
-    with pytest.raises(DeviceError, match="cannot open"):
-        await device.poll()
-    server.start()
-    assert (await device.poll()).cell_voltages
-    assert device.stats.link_errors >= 2
 
 
 async def test_noise_between_polls_waits_in_the_kernel_and_is_dropped_counted(rig):

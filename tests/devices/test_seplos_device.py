@@ -6,11 +6,10 @@ from __future__ import annotations
 import pytest
 
 from dbus_bms.config import parse_config
-from dbus_bms.devices.base import ControlUnsupported, DeviceError
+from dbus_bms.devices.base import ControlUnsupported
 from dbus_bms.devices.registry import create_device
 from dbus_bms.devices.seplos import SeplosDevice
 from dbus_bms.protocols import seplos
-from dbus_bms.sim.faults import Fault
 from dbus_bms.sim.pack import SimPack
 from dbus_bms.sim.pty_server import PtyServer
 from dbus_bms.sim.seplos import SeplosSimulator
@@ -59,33 +58,6 @@ async def test_alarms_of_the_bms_reach_the_sample(rig):
     assert sample.conditions == ("cell over-voltage protection", "remaining capacity alarm")
 
 
-@pytest.mark.parametrize(
-    "fault, counter",
-    [(Fault.SILENT, "timeouts"), (Fault.BAD_CHECKSUM, "bad_frames"), (Fault.TRUNCATED, "timeouts")],
-)
-async def test_faults_raise_device_error_and_are_counted(rig, fault, counter):
-    sim, _, device = rig
-    await device.poll()
-    sim.fault = fault
-    with pytest.raises(DeviceError):
-        await device.poll()
-    assert getattr(device.stats, counter) >= 1
-    sim.fault = Fault.NONE
-    assert (await device.poll()).cell_voltages
-    assert device.stats.quality == pytest.approx(2 / 3)
-
-
-async def test_garbage_is_counted_and_the_next_poll_reads_again(rig):
-    sim, _, device = rig
-    sim.fault = Fault.GARBAGE
-    for _ in range(2):
-        with pytest.raises(DeviceError):
-            await device.poll()
-    assert device.stats.discarded_bytes + device.stats.bad_frames > 0
-    sim.fault = Fault.NONE
-    assert (await device.poll()).cell_voltages
-
-
 async def test_a_bms_that_does_not_answer_its_name_is_read_without_it(rig):
     sim, _, device = rig
     sim.device.model = None  # stands for firmware without 0x51: the simulator then refuses it
@@ -95,19 +67,6 @@ async def test_a_bms_that_does_not_answer_its_name_is_read_without_it(rig):
         sample = await device.poll()
     assert sample.device.model is None and sample.cell_voltages
     assert sim.requests[seplos.CMD_DEVICE_NAME] == 1  # a refusal is not asked again
-
-
-async def test_unplugged_port_fails_cleanly_and_replug_recovers(rig):
-    _, server, device = rig
-    await device.poll()
-    server.stop()
-    with pytest.raises(DeviceError):
-        await device.poll()
-    with pytest.raises(DeviceError, match="cannot open"):
-        await device.poll()
-    server.start()
-    assert (await device.poll()).cell_voltages
-    assert device.stats.link_errors >= 2
 
 
 async def test_control_is_refused_without_sending(rig):
