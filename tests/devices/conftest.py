@@ -1,22 +1,34 @@
-"""What the device tests share: a simulated JK NW on a pty and the real device reading it."""
+"""What the device tests share: each serial family's simulator on a pty and the real device reading it."""
 
 from __future__ import annotations
 
 import pytest
 
-from dbus_bms.devices.jk_nw import JkNwDevice
-from dbus_bms.sim.jk_nw import JkNwSimulator
-from dbus_bms.sim.pack import SimPack
+from dbus_bms.devices.base import Device
 from dbus_bms.sim.pty_server import PtyServer
+from tests.serial_families import FAMILIES
 
 
 @pytest.fixture
-async def rig(tmp_path):
-    """(simulator, its pty server, the device on that pty)."""
-    sim = JkNwSimulator(SimPack(cells=16, seed=3), serial="JKSIM42")
-    server = PtyServer(sim, link=str(tmp_path / "ttyJK"), advance=False)
-    server.start()
-    device = JkNwDevice(server.link, timeout=0.5)
-    yield sim, server, device
-    await device.close()
-    server.stop()
+async def serial_line(tmp_path):
+    """A function: family → (simulator, its pty server, the device on that pty); all closed after."""
+    opened: list[tuple[PtyServer, Device]] = []
+
+    def make(family: str):
+        sim, build = FAMILIES[family]()
+        server = PtyServer(sim, link=str(tmp_path / f"ttyBMS{len(opened)}"), advance=False)
+        server.start()
+        device = build(server.link)
+        opened.append((server, device))
+        return sim, server, device
+
+    yield make
+    for server, device in opened:
+        await device.close()
+        server.stop()
+
+
+@pytest.fixture
+async def rig(serial_line):
+    """A JK NW on a pty: (simulator, its pty server, the device)."""
+    return serial_line("jk-nw")

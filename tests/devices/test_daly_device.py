@@ -11,20 +11,13 @@ from dbus_bms.devices.daly import DalyDevice
 from dbus_bms.devices.registry import DEVICE_TYPES, create_device
 from dbus_bms.sim.daly import DalySimulator
 from dbus_bms.sim.pack import SimPack
-from dbus_bms.sim.pty_server import PtyServer
 from dbus_bms.sim.tcp_server import TcpServer
 
 
 @pytest.fixture
-async def rig(tmp_path):
+async def rig(serial_line):
     """(simulator, its pty server, the device on that pty)."""
-    sim = DalySimulator(SimPack(cells=16, seed=3))
-    server = PtyServer(sim, link=str(tmp_path / "ttyDaly"), advance=False)
-    server.start()
-    device = DalyDevice(server.link, timeout=0.5)
-    yield sim, server, device
-    await device.close()
-    server.stop()
+    return serial_line("daly")
 
 
 def test_daly_is_a_serial_type_at_9600_baud():

@@ -10,20 +10,13 @@ from dbus_bms.protocols import jbd
 from dbus_bms.sim.faults import Fault
 from dbus_bms.sim.jbd import JbdSimulator
 from dbus_bms.sim.pack import SimPack
-from dbus_bms.sim.pty_server import PtyServer
 from dbus_bms.sim.tcp_server import TcpServer
 
 
 @pytest.fixture
-async def rig(tmp_path):
+async def rig(serial_line):
     """(simulator, its pty server, the device on that pty)."""
-    sim = JbdSimulator(SimPack(cells=8, seed=3), name="JBD-SP08S-TEST")
-    server = PtyServer(sim, link=str(tmp_path / "ttyJBD"), advance=False)
-    server.start()
-    device = JbdDevice(server.link, timeout=0.5)
-    yield sim, server, device
-    await device.close()
-    server.stop()
+    return serial_line("jbd")
 
 
 async def test_poll_reads_what_the_pack_holds(rig):

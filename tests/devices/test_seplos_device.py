@@ -11,21 +11,14 @@ from dbus_bms.devices.registry import create_device
 from dbus_bms.devices.seplos import SeplosDevice
 from dbus_bms.protocols import seplos
 from dbus_bms.sim.pack import SimPack
-from dbus_bms.sim.pty_server import PtyServer
 from dbus_bms.sim.seplos import SeplosSimulator
 from dbus_bms.sim.tcp_server import TcpServer
 
 
 @pytest.fixture
-async def rig(tmp_path):
+async def rig(serial_line):
     """(simulator, its pty server, the device on that pty)."""
-    sim = SeplosSimulator(SimPack(cells=16, seed=3))
-    server = PtyServer(sim, link=str(tmp_path / "ttySeplos"), advance=False)
-    server.start()
-    device = SeplosDevice(server.link, timeout=0.5)
-    yield sim, server, device
-    await device.close()
-    server.stop()
+    return serial_line("seplos")
 
 
 async def test_poll_reads_what_the_pack_holds(rig):

@@ -5,51 +5,17 @@ recovers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
-from dbus_bms.devices.ant import AntDevice
-from dbus_bms.devices.base import Device, DeviceError
-from dbus_bms.devices.daly import DalyDevice
-from dbus_bms.devices.jbd import JbdDevice
-from dbus_bms.devices.jk_nw import JkNwDevice
-from dbus_bms.devices.seplos import SeplosDevice
-from dbus_bms.sim.ant import AntSimulator
-from dbus_bms.sim.daly import DalySimulator
+from dbus_bms.devices.base import DeviceError
 from dbus_bms.sim.faults import Fault
-from dbus_bms.sim.jbd import JbdSimulator
-from dbus_bms.sim.jk_nw import JkNwSimulator
-from dbus_bms.sim.pack import SimPack
-from dbus_bms.sim.pty_server import PtyServer, SimDevice
-from dbus_bms.sim.seplos import SeplosSimulator
-
-
-def pack() -> SimPack:
-    return SimPack(cells=16, seed=3)
-
-
-# Each family: its simulator, and its device on a given port.
-FAMILIES: dict[str, Callable[[], tuple[SimDevice, Callable[[str], Device]]]] = {
-    "jk-nw": lambda: (JkNwSimulator(pack(), serial="JKSIM42"), lambda port: JkNwDevice(port, timeout=0.5)),
-    "jbd": lambda: (JbdSimulator(SimPack(cells=8, seed=3), name="JBD-SP08S-TEST"), lambda port: JbdDevice(port, timeout=0.5)),
-    "daly": lambda: (DalySimulator(pack()), lambda port: DalyDevice(port, timeout=0.5)),
-    "ant": lambda: (AntSimulator(pack()), lambda port: AntDevice(port, timeout=0.3, protocol="new")),
-    "ant-legacy": lambda: (AntSimulator(pack(), legacy=True), lambda port: AntDevice(port, timeout=0.3, protocol="legacy")),
-    "seplos": lambda: (SeplosSimulator(pack()), lambda port: SeplosDevice(port, timeout=0.5)),
-}
+from tests.serial_families import FAMILIES
 
 
 @pytest.fixture(params=list(FAMILIES))
-async def line(request, tmp_path):
+async def line(request, serial_line):
     """(simulator, its pty server, the device on that pty) for each family."""
-    sim, make = FAMILIES[request.param]()
-    server = PtyServer(sim, link=str(tmp_path / "ttyBMS"), advance=False)
-    server.start()
-    device = make(server.link)
-    yield sim, server, device
-    await device.close()
-    server.stop()
+    return serial_line(request.param)
 
 
 @pytest.mark.parametrize(
