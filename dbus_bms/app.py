@@ -260,7 +260,9 @@ class Battery:
     def _answered(self, now: float) -> None:
         reopens = self.device.stats.reopens
         if self._problem is not None:
-            log.info("%s: BMS answers again (%s)", self.name, self._link_text(now))
+            # A drop that a poll saw first is still a link made again: said whichever came first.
+            again = ", link made again" if reopens != self._reopens else ""
+            log.info("%s: BMS answers again%s (%s)", self.name, again, self._link_text(now))
         elif reopens != self._reopens:
             log.info("%s: link made again (%s)", self.name, self._link_text(now))
         self._reopens = reopens
