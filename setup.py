@@ -4,6 +4,7 @@ setup(
     name="dbus-bms",
     version="0.1.0",
     description="Lithium BMSes (JK first) as Victron batteries on D-Bus, with charge control",
+    license="MIT",
     python_requires=">=3.11",
     packages=find_packages(include=["dbus_bms", "dbus_bms.*"]),
     install_requires=[
@@ -15,7 +16,10 @@ setup(
         "pyyaml>=6.0",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-asyncio>=0.23", "hypothesis>=6.100"],
+        "test": ["pytest>=8", "pytest-asyncio>=0.23", "pytest-xdist>=3.5", "hypothesis>=6.100",
+                 "PySide6-Essentials>=6.8,<7"],
+        # Builds the gui-v2 plugin and renders its pages (tools/gui_plugin.py).
+        "gui": ["PySide6-Essentials>=6.8,<7"],
         "plot": ["matplotlib>=3.7"],
     },
     entry_points={"console_scripts": ["dbus-bms=dbus_bms.cli:main"]},

@@ -30,6 +30,7 @@ from . import __version__, history
 from .bms_settings_store import BmsSettingsStore, settings_path
 from .charge.ceilings import exceeded
 from .charge.limits import step
+from .charge.state import Mode
 from .charge.store import ChargeStore
 from .charge.types import Limits
 from .config import BatteryConfig, Config
@@ -188,7 +189,9 @@ class Battery:
     def _publish(self, last: Sample, limits: Limits, now: float) -> None:
         assert self.service is not None
         self.service.publish(last, limits, connection_text=self._link_text(now), link_quality=self.device.stats.quality,
-                             history=self.history, since_full=self.charge_state.since_full)
+                             history=self.history, since_full=self.charge_state.since_full,
+                             absorption=self.charge_state.absorption_elapsed
+                             if self.charge_state.mode is Mode.ABSORPTION else None)
         self.published_at = now
 
     def _publish_fail_safe(self, now: float) -> None:
@@ -429,8 +432,8 @@ async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
     # One connection per service, as Victron's own drivers do: consumers tell services apart by
     # the sender of a signal, and services sharing a connection would share one sender.
     batteries = [
-        Battery(b, create_device(b), await connect(), state_dir, settings_wait=config.settings_wait, claims=claims,
-                properties_changed=config.properties_changed)
+        Battery(b, create_device(b, state_dir=state_dir), await connect(), state_dir, settings_wait=config.settings_wait,
+                claims=claims, properties_changed=config.properties_changed)
         for b in config.batteries
     ]
     log.info("dbus-bms %s: %d batter%s", __version__, len(batteries), "y" if len(batteries) == 1 else "ies")

@@ -1,4 +1,4 @@
-"""The ``dbus-bms`` command line (a stable contract: DESIGN.md, Command line)."""
+"""The ``dbus-bms`` command line: its commands, options and exit statuses are a stable contract (README, Command line)."""
 
 from __future__ import annotations
 
@@ -190,11 +190,11 @@ def cmd_read(args: argparse.Namespace) -> int:
         what = "the serial port" if needed == "port" else "the BLE MAC or advertised name"
         print(f"dbus-bms read: type {args.type!r} needs --{needed} ({what})", file=sys.stderr)
         return EXIT_USAGE
-    if kind.bus:
-        lowest = 0 if args.listen else 1
-        if args.address is None or not args.address.isdigit() or not lowest <= int(args.address) <= 15:
+    if kind.bus and not (args.address is None and kind.default_address is not None):
+        lowest, highest = 0 if args.listen else kind.addresses.start, kind.addresses.stop - 1
+        if args.address is None or not args.address.isdigit() or not lowest <= int(args.address) <= highest:
             print(f"dbus-bms read: type {args.type!r} needs --address N, the pack's RS485 address "
-                  f"({lowest}-15{', 0 the master' if args.listen else ''})", file=sys.stderr)
+                  f"({lowest}-{highest}{', 0 the master' if args.listen else ''})", file=sys.stderr)
             return EXIT_USAGE
     elif args.listen:
         print(f"dbus-bms read: --listen is for packs on a shared RS485 bus, not type {args.type!r}", file=sys.stderr)
@@ -205,13 +205,16 @@ def cmd_read(args: argparse.Namespace) -> int:
     if args.timeout is None:
         own = kind.listen_timeout if args.listen else kind.timeout
         args.timeout = own if own is not None else DEFAULT_TIMEOUT[kind.link]
-    if args.baudrate is None:
+    if args.baudrate is None and not kind.probes:
         args.baudrate = kind.baudrate or 115200
 
     async def once() -> Sample:
         device = create_device(args)
         try:
-            return await device.poll()
+            sample = await device.poll()
+            if kind.probes:
+                print(f"dbus-bms read: {device.connection}", file=sys.stderr)
+            return sample
         finally:
             await device.close()
 
@@ -238,6 +241,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.type == "jk-pb" and not 1 <= args.packs <= 15 + args.master:
         print(f"dbus-bms simulate: --packs {args.packs}: a PB bus holds 1 to {15 + args.master} packs", file=sys.stderr)
         return EXIT_USAGE
+    if args.type in ("seplos-v3", "jbd-up") and not 1 <= args.packs <= 15:
+        print(f"dbus-bms simulate: --packs {args.packs}: a {args.type} bus holds 1 to 15 packs", file=sys.stderr)
+        return EXIT_USAGE
     ble = args.type in BLE_SIMULATORS
     tcp = args.tcp is not None
     if (ble and not args.ble) or (not ble and args.pty == tcp):
@@ -245,7 +251,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         if ble:
-            asyncio.run(serve_ble(layout=args.layout, bus_address=args.bus, fault=Fault(args.fault), cells=args.cells))
+            asyncio.run(serve_ble(args.type, layout=args.layout, bus_address=args.bus, fault=Fault(args.fault), cells=args.cells))
         elif tcp:
             asyncio.run(serve_tcp(args.type, port=args.tcp, fault=Fault(args.fault), cells=args.cells, fragment=args.fragment,
                                   packs=args.packs, master=args.master))
@@ -349,9 +355,14 @@ def cmd_simulate_charge(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import demo
+    from .demo import choose, demo
 
-    return asyncio.run(demo(seconds=args.seconds))
+    try:
+        bms = choose(args.bms) if args.bms is not None else None
+    except ValueError as exc:
+        print(f"dbus-bms demo: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return asyncio.run(demo(seconds=args.seconds, bms=bms))
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -377,9 +388,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
     elif not found:
         print(f"no BMS found in {args.seconds:g} s" + ("" if args.all else " (--all lists every device)"))
     else:
-        print(f"{'type':6} {'address':17} {'rssi':>5}  name")
+        print(f"{'type':10} {'address':17} {'rssi':>5}  name")
         for d in found:
-            print(f"{d['type'] or '?':6} {d['address']:17} {d['rssi']:>5}  {d['name'] or ''}")
+            print(f"{d['type'] or '?':10} {d['address']:17} {d['rssi']:>5}  {d['name'] or ''}")
     return EXIT_OK
 
 
@@ -395,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("demo", help="private bus, simulated BMS, the daemon and a live view of D-Bus")
     s.add_argument("--seconds", type=float, help="stop by itself after this many seconds")
+    s.add_argument("--bms", metavar="NAME,...",
+                   help="one battery of each: a family (jk, jbd, ...: serial and BLE) or a type (jk-nw, jbd-ble); default jk")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("scan", help="BLE devices nearby that look like a supported BMS")
@@ -410,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--address", help="BLE: the MAC or advertised name; jk-pb: the pack's RS485 address")
     s.add_argument("--listen", action="store_true", help="jk-pb: send nothing, wait for the master pack's cycle")
     s.add_argument("--adapter", help="BLE: hci0, hci1, ...")
-    s.add_argument("--pin", help="BLE: pairing PIN, when the BMS needs one")
+    s.add_argument("--pin", help="BLE: pairing PIN, when the BMS needs one (jbd-ble: the module's password)")
     s.add_argument("--protocol", help="force a protocol (layout) instead of detecting it")
     s.add_argument("--baudrate", type=int, help="the serial line's (default: the type's, else 115200)")
     s.add_argument("--timeout", type=float, help="seconds to wait for the reply (serial 0.5, jk-pb 0.3, BLE 5)")
@@ -435,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bus", help="with --ble: serve on this D-Bus address instead")
     s.add_argument("--layout", default="32s", choices=jk02.LAYOUTS, help="with --ble: the JK record layout")
     s.add_argument("--cells", type=int, default=16)
-    s.add_argument("--packs", type=int, default=3, metavar="N", help="jk-pb: N packs on the bus, at addresses 1 to N")
+    s.add_argument("--packs", type=int, default=3, metavar="N", help="jk-pb, seplos-v3, jbd-up: N packs on the bus, at addresses 1 to N")
     s.add_argument("--master", action="store_true",
                    help="jk-pb: pack 0 is the bus master and runs its own poll cycle (slaves 1 to N-1)")
     s.add_argument("--fault", default="none", choices=["none", "silent", "garbage", "bad-checksum", "truncated"])

@@ -52,7 +52,8 @@ class BatteryConfig:
     pin: str | None = None
     ble_mode: str = "keep-alive"
     protocol: str | None = None
-    baudrate: int = 115200
+    # None only for a type that probes its port (auto): each family at its own baud rate.
+    baudrate: int | None = 115200
     poll_interval: float = 1.0
     timeout: float = 0.5
     device_instance: int = 512
@@ -117,6 +118,10 @@ def _default(value: Any, default: Any) -> Any:
 
 # Where a value was set, to report a rule that involves it: (key path, value node).
 Where = tuple[str, yaml.Node]
+
+
+def _span(addresses: range) -> str:
+    return f"{addresses.start}-{addresses.stop - 1}"
 
 
 def _cut(text: str) -> str:
@@ -388,11 +393,11 @@ class _Parser:
         link = spec.link if spec else None
         bus = spec is not None and spec.bus
         listen = get("listen", bool)
-        if "listen" in items and spec is not None and not bus:
+        if "listen" in items and spec is not None and spec.listen_timeout is None:
             self.err(items["listen"][0], f"{key}.listen", f"not used by type {kind!r}: only packs on a shared RS485 bus listen")
         port = self.port(get("port", str), items, key, None if bus else link, line)
         if bus:
-            address = self.pack_address(items, key, bool(listen))
+            address = self.pack_address(items, key, bool(listen), spec)
         else:
             address = self.address(get("address", str), items, key, link, line)
         if link is not None:
@@ -404,8 +409,8 @@ class _Parser:
                     self.err(items[name][0], f"{key}.{name}", f"not used by type {kind!r}, which is read over {'a serial port' if link == 'serial' else 'Bluetooth LE'}")
             if link == "serial" and "port" not in items:
                 self.err(node, f"{key}.port", f"missing: the serial device, e.g. /dev/ttyUSB0, or a gateway's {SCHEME}host:port")
-            if bus and "address" not in items:
-                self.err(node, f"{key}.address", "missing: the pack's RS485 address, as its DIP switches set it (1-15)")
+            if bus and "address" not in items and spec.default_address is None:
+                self.err(node, f"{key}.address", f"missing: the pack's RS485 address, as its DIP switches set it ({_span(spec.addresses)})")
             if link == "ble" and "address" not in items:
                 self.err(node, f"{key}.address", "missing: the BMS's MAC (C8:47:8C:12:34:56) or advertised name; `dbus-bms scan` lists them")
         adapter = get("adapter", str)
@@ -425,7 +430,7 @@ class _Parser:
         if "alias" not in items:
             where = port or (address.replace(":", "") if address else None)
             alias = re.sub(r"[^A-Za-z0-9_]", "_", Path(where or f"battery{index}").name)
-            if bus and port:
+            if bus and port and "address" in items:
                 alias = f"{alias}_{address if address is not None else f'battery{index}'}"  # several packs on one port
             if alias[:1].isdigit():
                 alias = f"bms_{alias}"  # a MAC such as 12:34:...: a bus name part cannot start so
@@ -449,7 +454,7 @@ class _Parser:
             pin=pin,
             ble_mode=mode or "keep-alive",
             protocol=protocol,
-            baudrate=get("baudrate", int, 1200, 921600) or (spec.baudrate if spec is not None and spec.baudrate else 115200),
+            baudrate=get("baudrate", int, 1200, 921600) or _default_baudrate(spec),
             poll_interval=get("poll_interval", float, 0.1, 3600, "s") or poll,
             timeout=get("timeout", float, 0.05, 60, "s") or _default_timeout(spec, bool(listen)),
             device_instance=_default(get("device_instance", int, 0, 999), 512 + index),
@@ -491,26 +496,29 @@ class _Parser:
                 self.ports[device] = (port, line)
         return port
 
-    def pack_address(self, items: dict, key: str, listen: bool) -> str | None:
+    def pack_address(self, items: dict, key: str, listen: bool, spec: DeviceKind) -> str | None:
         """A bus type's ``address``: the pack's RS485 address, kept as its decimal text."""
         if "address" not in items:
             return None
         node = items["address"][1]
         number = self.scalar(node, f"{key}.address", int)
-        if number == 0 and not listen:
+        listens = spec.listen_timeout is not None
+        if number == 0 and not listen and listens and 0 not in spec.addresses:
             self.err(node, f"{key}.address", (
-                "0 is the bus master's address: dbus-bms polls the packs at 1-15 itself; with a pack at 0 as "
+                f"0 is the bus master's address: dbus-bms polls the packs at {_span(spec.addresses)} itself; with a pack at 0 as "
                 "the master, set listen: true"))
             return None
-        if number is not None and not 0 <= number <= 15:
-            self.err(node, f"{key}.address", f"{number} is not a pack's address: 1-15 as its DIP switches set it (0: the master, with listen: true)")
+        if number is not None and number not in spec.addresses and not (listen and number == 0):
+            master = " (0: the master, with listen: true)" if listens else ""
+            self.err(node, f"{key}.address", f"{number} is not a pack's address: {_span(spec.addresses)} as its DIP switches set it{master}")
             return None
         return None if number is None else str(number)
 
     def share(self, b: BatteryConfig, node: yaml.Node, key: str, items: dict, line: int) -> None:
         """The packs on one port: one battery per address, all of one type, agreeing on listen and
         the baud rate; a port that a one-battery type has is not shared."""
-        if b.port is None or b.address is None:
+        number = int(b.address) if b.address is not None else self.known_types[b.type].default_address
+        if b.port is None or number is None:
             return
         device = _port_key(b.port)
         port_node = items["port"][1]
@@ -529,9 +537,8 @@ class _Parser:
         elif first.baudrate != b.baudrate:
             at = items["baudrate"][1] if "baudrate" in items else node
             self.err(at, f"{key}.baudrate", f"{b.baudrate}, but the battery on line {first_line} on the same port has {first.baudrate}: one bus, one baud rate")
-        number = int(b.address)
         if number in addresses:
-            self.err(items["address"][1], f"{key}.address", (
+            self.err(items.get("address", (node, node))[1], f"{key}.address", (
                 f"{number} is already the address of the battery on line {addresses[number]} on this port: one battery per pack"))
         else:
             addresses[number] = line
@@ -605,6 +612,13 @@ class _Parser:
 def _port_key(port: str) -> str:
     """One name for every spelling of a port: a device's real path, a gateway's host:port."""
     return SCHEME + tcp_peer(port).lower() if is_tcp(port) else os.path.realpath(port)
+
+
+def _default_baudrate(spec: DeviceKind | None) -> int | None:
+    """The line speed of ``spec`` unless the config sets one; None: each family a probe tries at its own."""
+    if spec is not None and spec.probes:
+        return None
+    return spec.baudrate if spec is not None and spec.baudrate else 115200
 
 
 def _default_timeout(spec: DeviceKind | None, listen: bool) -> float:

@@ -1,9 +1,10 @@
-"""``dbus-bms demo``: the real daemon against two simulated JKs, one on a serial pty and one over
-Bluetooth LE, shown as the GX sees them on D-Bus.
+"""``dbus-bms demo``: the real daemon against simulated BMSes, shown as the GX sees them on D-Bus; by
+default two JKs, one on a serial pty and one over Bluetooth LE, or one battery of each family
+``--bms`` names.
 
-Everything runs on a private dbus-daemon: the simulated localsettings, the serial simulator and a
-fake BlueZ serving the BLE one in this process, the daemon as a child process (reaching the BLE JK
-through the real bleak), and the view reads the daemon's services back over D-Bus.
+Everything runs on a private dbus-daemon: the simulated localsettings, the serial simulators and a
+fake BlueZ serving the BLE ones in this process, the daemon as a child process (reaching the BLE
+BMSes through the real bleak), and the view reads the daemon's services back over D-Bus.
 """
 
 from __future__ import annotations
@@ -18,23 +19,59 @@ from typing import Any
 
 from dbus_fast.aio import MessageBus
 
+from .devices.registry import DEVICE_TYPES
 from .sim.bus import PrivateBus
 from .sim.faults import Fault
 from .sim.harness import DaemonHarness
-from .victron.reader import battery_services, get_items
+from .sim.serve import BLE_PERIPHERALS, SIMULATORS
+from .victron.reader import BATTERY_PREFIX, battery_services, get_items
 
-
-# The demo's story, repeating: the BMS answers for a minute, then falls silent for 25 s so the
+# The demo's story, repeating: the first BMS answers for a minute, then falls silent for 25 s so the
 # fail-safe can be watched taking over and letting go again.
 CYCLE, SILENT_FROM = 85.0, 60.0
+DEFAULT_BMS = "jk"
+# Up to this many batteries each get a screen of their own; more get two lines each, to fit 80x24.
+FULL_VIEW_UP_TO = 2
+WIDTH = 80
 
 
-def scenario(elapsed: float) -> tuple[Fault, str]:
-    """The fault the simulated BMS shows ``elapsed`` seconds into the demo, and a line saying so."""
+def demo_types() -> dict[str, str]:
+    """Every config type the demo can simulate, and the family it belongs to (JK's serial type is
+    jk-nw, its BLE one jk; another family's BLE type is its own name with -ble)."""
+    # A bus type is shown when a battery of it needs no address (the pack at its default one).
+    serial = [name for name in SIMULATORS
+              if name in DEVICE_TYPES and (not DEVICE_TYPES[name].bus or DEVICE_TYPES[name].default_address is not None)]
+    types = [*serial, *(name for name in BLE_PERIPHERALS if name in DEVICE_TYPES)]
+    return {name: "jk" if name in ("jk-nw", "jk") else name.removesuffix("-ble") for name in types}
+
+
+def choose(names: str) -> tuple[str, ...]:
+    """The config types ``--bms`` asks for: a family's name (jk, jbd, ...) is each of its types,
+    serial and BLE; a type's own name (jk-nw, jbd-ble) just that one. ValueError names the known."""
+    types = demo_types()
+    chosen: list[str] = []
+    for name in (n.strip() for n in names.split(",")):
+        if not name:
+            continue
+        if name in types.values():
+            wanted = [t for t, family in types.items() if family == name]
+        elif name in types:
+            wanted = [name]
+        else:
+            known = sorted({*types.values(), *types})
+            raise ValueError(f"no simulated BMS {name!r}; known: {', '.join(known)}")
+        chosen += [t for t in wanted if t not in chosen]
+    if not chosen:
+        raise ValueError("--bms names no BMS")
+    return tuple(chosen)
+
+
+def scenario(elapsed: float, who: str = "simulated BMS") -> tuple[Fault, str]:
+    """The fault the first simulated BMS shows ``elapsed`` seconds into the demo, and a line saying so."""
     at = elapsed % CYCLE
     if at < SILENT_FROM:
-        return Fault.NONE, f"simulated BMS answers; it falls silent in {SILENT_FROM - at:.0f} s"
-    return Fault.SILENT, f"simulated BMS is SILENT for {CYCLE - at:.0f} s more: watch the fail-safe"
+        return Fault.NONE, f"{who} answers; it falls silent in {SILENT_FROM - at:.0f} s"
+    return Fault.SILENT, f"{who} is SILENT for {CYCLE - at:.0f} s more: watch the fail-safe"
 
 
 def _fmt(value: Any, unit: str = "", digits: int = 2) -> str:
@@ -45,11 +82,18 @@ def _fmt(value: Any, unit: str = "", digits: int = 2) -> str:
     return f"{value}{unit}"
 
 
+def _cells(items: dict[str, Any]) -> list[float]:
+    return [items[f"/Voltages/Cell{i}"] for i in range(1, 33) if items.get(f"/Voltages/Cell{i}") is not None]
+
+
+def _alarms(items: dict[str, Any]) -> list[str]:
+    return [p.removeprefix("/Alarms/") for p, v in items.items() if p.startswith("/Alarms/") and v]
+
+
 def render(service: str, items: dict[str, Any]) -> str:
     """One screen of what ``service`` publishes."""
     g = items.get
-    raised = [p.removeprefix("/Alarms/") for p, v in items.items() if p.startswith("/Alarms/") and v]
-    cells = [items[f"/Voltages/Cell{i}"] for i in range(1, 33) if items.get(f"/Voltages/Cell{i}") is not None]
+    cells = _cells(items)
     return "\n".join(
         [
             f"{service}   {g('/ProductName')}   instance {g('/DeviceInstance')}   connected {g('/Connected')}",
@@ -62,18 +106,61 @@ def render(service: str, items: dict[str, Any]) -> str:
             f"   max {_fmt(g('/System/MaxCellVoltage'), ' V', 3)} ({g('/System/MaxVoltageCellId')})"
             f"   diff {_fmt(g('/Voltages/Diff'), ' V', 3)}",
             "  " + " ".join(f"{v:.3f}" for v in cells),
-            f"  allow charge {g('/Io/AllowToCharge')}  discharge {g('/Io/AllowToDischarge')}   alarms: {', '.join(raised) or 'none'}",
+            f"  allow charge {g('/Io/AllowToCharge')}  discharge {g('/Io/AllowToDischarge')}   alarms: {', '.join(_alarms(items)) or 'none'}",
             f"  link: {g('/Mgmt/Connection')}",
         ]
     )
 
 
-async def demo(seconds: float | None = None) -> int:
+def render_line(service: str, items: dict[str, Any]) -> str:
+    """Two lines of what ``service`` publishes, each at most WIDTH characters: the battery, then its
+    limits and what limits them (or its alarms)."""
+    g = items.get
+    state = "online" if g("/Connected") == 1 else "OFFLINE"
+    first = (f"{service.removeprefix(BATTERY_PREFIX):11.11} {str(g('/ProductName')):18.18} {state:7} "
+             f"SoC {_fmt(g('/Soc'), ' %', 0):>5} {_fmt(g('/Dc/0/Voltage'), ' V'):>7} "
+             f"{_fmt(g('/Dc/0/Current'), ' A'):>8} {_fmt(g('/Dc/0/Temperature'), ' °C', 1):>7}")
+    alarms = _alarms(items)
+    why = f"alarms {', '.join(alarms)}" if alarms else f"{g('/Info/ChargeMode') or '-'}: {g('/Info/ChargeLimitation') or '-'}"
+    second = (f"  CVL {_fmt(g('/Info/MaxChargeVoltage'), ' V')}  CCL {_fmt(g('/Info/MaxChargeCurrent'), ' A', 0)}"
+              f"  DCL {_fmt(g('/Info/MaxDischargeCurrent'), ' A', 0)}  cells {len(_cells(items))}  {why}")
+    return "\n".join(line[:WIDTH] for line in (first, second))
+
+
+def _harness(private: PrivateBus, tmp: Path, types: tuple[str, ...]) -> DaemonHarness:
+    """JK's two as today's demo has them (jk0 on a pty, jkble0 over BLE), every other type as one
+    battery named after it."""
+    others = tuple(t for t in types if t not in ("jk-nw", "jk"))
+    return DaemonHarness(private, tmp, count=int("jk-nw" in types), ble_layouts=("32s",) if "jk" in types else (),
+                         families=others)
+
+
+def _simulated(harness: DaemonHarness) -> dict[str, Any]:
+    """Each battery's alias and its simulated BMS (the thing with a ``pack`` and a ``fault``)."""
+    sims = dict(zip(harness.aliases, harness.sims))
+    sims.update((f"jkble{i}", peripheral.model) for i, peripheral in enumerate(harness.ble_sims))
+    sims.update(harness.family_sims)
+    return sims
+
+
+def _where(harness: DaemonHarness) -> str:
+    places = [f"jk0 on {harness.servers[0].path}"] if harness.sims else []
+    places += [f"jkble{i} over BLE as {sim.address}" for i, sim in enumerate(harness.ble_sims)]
+    places += [f"{alias} over BLE as {p.address}" for alias, p in harness.family_peripherals.items()]
+    places += [f"{alias} on {server.path}" for alias, server in harness.family_servers.items()]
+    return ", ".join(places)
+
+
+async def demo(seconds: float | None = None, bms: tuple[str, ...] | None = None) -> int:
+    """Runs the demo with one battery of each of the config types ``bms`` (as ``choose`` gives
+    them; None: those of DEFAULT_BMS)."""
     interactive = sys.stdout.isatty()
     with tempfile.TemporaryDirectory(prefix="dbus-bms-demo-") as tmp, PrivateBus() as private:
-        harness = DaemonHarness(private, Path(tmp), ble_layouts=("32s",))
-        for pack in (harness.sims[0].pack, harness.ble_sims[0].model.pack):
-            pack.swing_amps, pack.swing_period = 60.0, 120.0  # a solar day in two minutes
+        harness = _harness(private, Path(tmp), bms or choose(DEFAULT_BMS))
+        sims = _simulated(harness)
+        for sim in sims.values():
+            sim.pack.swing_amps, sim.pack.swing_period = 60.0, 120.0  # a solar day in two minutes
+        storyteller, told = next(iter(sims.items()))
         await harness.start(log_level="info")
         assert harness.bus is not None
         stop = asyncio.Event()
@@ -82,15 +169,11 @@ async def demo(seconds: float | None = None) -> int:
             loop.add_signal_handler(sig, stop.set)
         begin = loop.time()
         end = begin + seconds if seconds else None
-        print(
-            f"dbus-bms demo: private bus {private.address}, simulated JKs on {harness.servers[0].path} and over BLE "
-            f"as {harness.ble_sims[0].address}; Ctrl-C stops",
-            flush=True,
-        )
+        print(f"dbus-bms demo: private bus {private.address}, simulated {_where(harness)}; Ctrl-C stops", flush=True)
         try:
             while not stop.is_set() and harness.proc.poll() is None and (end is None or loop.time() < end):
-                harness.sims[0].fault, story = scenario(loop.time() - begin)
-                screen = await _snapshot(harness.bus)
+                told.fault, story = scenario(loop.time() - begin, f"simulated BMS {storyteller}")
+                screen = await _snapshot(harness.bus, full=len(sims) <= FULL_VIEW_UP_TO)
                 if interactive:
                     print("\x1b[H\x1b[2J", end="")
                 print(f"{story}\n{screen}\n", flush=True)
@@ -98,21 +181,24 @@ async def demo(seconds: float | None = None) -> int:
                     await asyncio.wait_for(stop.wait(), 1.0)
         finally:
             crashed = harness.proc.poll()
+            log = harness.daemon_log() if crashed is not None else ""
             await harness.stop()
         if crashed is not None:
-            print(f"the daemon exited with {crashed}; its log:\n{harness.daemon_log()}", file=sys.stderr)
+            print(f"the daemon exited with {crashed}; its log:\n{log}", file=sys.stderr)
             return 1
     return 0
 
 
-async def _snapshot(bus: MessageBus) -> str:
+async def _snapshot(bus: MessageBus, *, full: bool) -> str:
     services = await battery_services(bus)
     if not services:
         return "waiting for the daemon to publish a battery ..."
     screens = []
     for service in services:
         try:
-            screens.append(render(service, await get_items(bus, service)))
+            items = await get_items(bus, service)
         except RuntimeError as exc:
-            screens.append(f"{service}: {exc}")
-    return "\n\n".join(screens)
+            screens.append(f"{service}: {exc}"[:WIDTH])
+            continue
+        screens.append(render(service, items) if full else render_line(service, items))
+    return ("\n\n" if full else "\n").join(screens)

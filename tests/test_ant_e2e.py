@@ -1,5 +1,6 @@
 """End to end: ``dbus-bms run`` as a child process, a simulated ANT on a pty (2021+ protocol, then
-legacy, both found by ``type: ant`` on its own), read back over D-Bus; the command line on it."""
+legacy, both found by ``type: ant`` on its own) and one behind its BLE module, read back over D-Bus;
+the command line on them."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import sys
 
 import pytest
 
+from dbus_bms.sim.ant import ant_ble_module
 from dbus_bms.sim.harness import DaemonHarness
 
 from .conftest import load_fixture
+from .test_ble_e2e import run_cli
 from .test_control_e2e import FAST, online
 
 
@@ -67,3 +70,29 @@ def test_simulate_then_read_once_and_decode_the_captures(tmp_path):
     assert (decoded["voltage"], decoded["current"], decoded["soc"], decoded["device"]["model"]) == (52.84, 0.3, 91.0, "16ZM")
     listed = _dbus_bms("decode", "--list").stdout
     assert "ant" in listed and "ant_legacy" in listed
+
+
+async def test_an_ant_over_its_ble_module_is_a_battery_on_dbus(private_bus, tmp_path):
+    h = DaemonHarness(private_bus, tmp_path, count=0, families=("ant-ble",), extra_config=FAST)
+    await h.start()
+    try:
+        items = await h.wait_for(online, "ant_ble")
+        sim = h.family_sims["ant_ble"]
+        pack = sim.pack.sample()
+        assert [items[f"/Voltages/Cell{i}"] for i in range(1, 17)] == pytest.approx(pack.cell_voltages, abs=0.01)
+        assert items["/Dc/0/Voltage"] == pytest.approx(pack.voltage, abs=0.2)
+        assert items["/Soc"] == pytest.approx(pack.soc, abs=1)
+        assert items["/ProductName"] == "ANT BMS 16ZM"
+        assert items["/Mgmt/Connection"].startswith(f"BLE {h.family_peripherals['ant_ble'].address}")
+    finally:
+        await h.stop()
+
+
+async def test_read_reaches_an_ant_over_ble(bluez):
+    module = ant_ble_module(0)
+    bluez.add_peripheral(module)
+    # The bluez fixture pointed this process's environment, which the child inherits, at the fake.
+    reading = json.loads(await run_cli({}, "read", "--type", "ant-ble", "--address", module.address, "--json"))
+    assert reading["cell_voltages"] == pytest.approx(module.bms.pack.sample().cell_voltages, abs=0.002)
+    assert reading["device"]["model"] == "16ZM"
+    assert not module.connected

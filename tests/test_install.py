@@ -50,18 +50,22 @@ def test_install_then_reinstall_keeps_config_and_rc_local(release, tmp_path):
     assert install(release, tmp_path).returncode == 0
     app = tmp_path / "data/apps/dbus-bms"
     assert (app / "dbus_bms/cli.py").exists() and (app / "ext/dbus_fast").is_dir()
-    assert os.readlink(tmp_path / "service/dbus-bms") == "/data/apps/dbus-bms/service"
+    # On a GX the root is empty: the link is /service/dbus-bms -> /data/apps/dbus-bms/service.
+    assert os.readlink(tmp_path / "service/dbus-bms") == f"{app}/service"
     config = tmp_path / "data/dbus-bms/config.yaml"
     assert (app / "service/down").exists()  # nothing runs on the example's port until the owner says so
-    config.write_text("# my own\n")
+    mine = config.read_text() + "# my own\n"
+    config.write_text(mine)
     r = install(app, tmp_path)  # run again from the installed copy, as the README says
-    assert r.returncode == 0 and "keeping your config" in r.stdout
-    assert config.read_text() == "# my own\n" and not (app / "service/down").exists()
+    assert r.returncode == 0 and f"checking your config {config}" in r.stdout, r.stderr
+    assert config.read_text() == mine and not (app / "service/down").exists()
     assert install(release, tmp_path).returncode == 0  # an update from a new release
-    assert config.read_text() == "# my own\n" and not (app / "service/down").exists()
+    assert config.read_text() == mine and not (app / "service/down").exists()
     lines = rc.read_text().splitlines()
-    assert lines[:2] == ["#!/bin/bash", "echo mine"] and sum("install.sh --boot" in l for l in lines) == 1
+    assert lines[:2] == ["#!/bin/bash", "echo mine"] and sum("install.sh --boot " in l for l in lines) == 1
     assert os.access(rc, os.X_OK)
+    early = (tmp_path / "data/rcS.local").read_text().splitlines()
+    assert early == ["#!/bin/bash", f"bash {app}/install.sh --boot-early  # dbus-bms"]
 
 
 def test_installed_daemon_checks_the_example_config(release, tmp_path):
@@ -72,7 +76,7 @@ def test_installed_daemon_checks_the_example_config(release, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "house: jk-nw on /dev/ttyUSB0" in r.stdout
     run = (app / "service/run").read_text()
-    assert "python3 -m dbus_bms run --config /data/dbus-bms/config.yaml" in run
+    assert 'exec python3 -m dbus_bms run --config "${DBUS_BMS_ROOT:-}/data/dbus-bms/config.yaml"' in run
     assert os.access(app / "service/run", os.X_OK) and os.access(app / "service/log/run", os.X_OK)
 
 
@@ -82,10 +86,11 @@ def test_boot_relinks_and_uninstall_keeps_the_users_data(release, tmp_path):
     assert install(tmp_path / "data/apps/dbus-bms", tmp_path, "--boot").returncode == 0
     assert (tmp_path / "service/dbus-bms").is_symlink()
     r = install(tmp_path / "data/apps/dbus-bms", tmp_path, "--uninstall")
-    assert r.returncode == 0 and "kept your config" in r.stdout
+    assert r.returncode == 0 and f"your config and state are kept in {tmp_path}/data/dbus-bms" in r.stdout
     assert not (tmp_path / "data/apps/dbus-bms").exists() and not (tmp_path / "service/dbus-bms").exists()
     assert (tmp_path / "data/dbus-bms/config.yaml").exists()
-    assert "dbus-bms" not in (tmp_path / "data/rc.local").read_text()
+    # Only our lines were in them: the boot scripts are gone.
+    assert not (tmp_path / "data/rc.local").exists() and not (tmp_path / "data/rcS.local").exists()
 
 
 def test_old_python_is_refused_clearly(release, tmp_path):
@@ -99,3 +104,28 @@ def test_old_python_is_refused_clearly(release, tmp_path):
     assert r.returncode == 1
     assert "python3 is 3.8; dbus-bms needs 3.11 or later" in r.stderr
     assert not (tmp_path / "data/apps").exists()
+
+
+def test_old_venus_is_refused_with_what_to_do(release, tmp_path):
+    version = tmp_path / "opt/victronenergy/version"
+    version.parent.mkdir(parents=True)
+    version.write_text("v3.55\n20250101000000\n")
+    r = install(release, tmp_path)
+    assert r.returncode == 1
+    assert "Venus OS v3.55 is too old: dbus-bms needs Venus OS v3.60 or later" in r.stderr
+    assert "Update the GX (Settings > General > Firmware), then run this again" in r.stderr
+    assert not (tmp_path / "data").exists()
+    version.write_text("v3.70~21\n")
+    assert install(release, tmp_path).returncode == 0
+
+
+def test_the_gui_plugin_is_put_where_gui_v2_loads_it_and_removed_on_uninstall(release, tmp_path):
+    plugin = tmp_path / "data/apps/enabled/dbus-bms/gui-v2/dbus-bms.json"
+    assert install(release, tmp_path).returncode == 0
+    assert plugin.read_bytes() == (ROOT / "qml/gui-v2/dbus-bms.json").read_bytes()
+    plugin.write_text("{}")  # run again from the installed copy: the plugin is put back
+    assert install(tmp_path / "data/apps/dbus-bms", tmp_path).returncode == 0
+    assert plugin.read_bytes() == (ROOT / "qml/gui-v2/dbus-bms.json").read_bytes()
+    assert list(plugin.parent.iterdir()) == [plugin]
+    assert install(tmp_path / "data/apps/dbus-bms", tmp_path, "--uninstall").returncode == 0
+    assert not (tmp_path / "data/apps/enabled/dbus-bms").exists()

@@ -19,7 +19,7 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 root="$stage/dbus-bms-$version"
 mkdir -p "$root"
-cp -r dbus_bms service examples install.sh README.md "$root/"
+cp -r dbus_bms service examples qml install.sh README.md LICENSE "$root/"
 # SKIP_CYTHON makes dbus-fast build without its compiled speed-ups; PyYAML falls back to pure
 # Python once its _yaml extension is removed.
 # shellcheck disable=SC2086

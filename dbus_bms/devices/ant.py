@@ -1,5 +1,6 @@
-"""An ANT BMS on its UART/RS485 port: the 2021+ protocol (a status request per poll, and the device
-info until the BMS told it), or the legacy one (one ``DB DB`` request per poll).
+"""An ANT BMS on its UART/RS485 port or through its BLE module (one characteristic, FFE1, notified
+and written): the 2021+ protocol (a status request per poll, and the device info until the BMS
+told it), or the legacy one (one ``DB DB`` request per poll).
 
 With ``protocol: auto`` the first poll asks in the 2021+ protocol and, when nothing answers, in the
 legacy one; the protocol that answered is kept for the life of the device. Both are read-only here.
@@ -14,7 +15,7 @@ from typing import Any
 from ..model import Sample
 from ..protocols import ant, ant_legacy
 from ..protocols.framing import Assembler
-from .stream_device import StreamDevice
+from .stream_device import BleModule, StreamDevice
 
 NEW, LEGACY = "new", "legacy"
 PROTOCOLS = ("auto", NEW, LEGACY)
@@ -28,22 +29,22 @@ class AntDevice(StreamDevice):
     type_name = "ant"
     vendor = "ANT BMS"
     default_baudrate = DEFAULT_BAUDRATE
+    ble_module = BleModule(ant.BLE_CHAR_UUID, ant.BLE_CHAR_UUID)
 
-    def __init__(self, port: str, *, baudrate: int | None = None, timeout: float = 0.5,
-                 protocol: str | None = None) -> None:
+    def __init__(self, port: str, *, protocol: str | None = None, **link: Any) -> None:
         if (protocol or "auto") not in PROTOCOLS:
             raise ValueError(f"unknown ANT protocol {protocol!r}; choices: {', '.join(PROTOCOLS)}")
-        super().__init__(port, baudrate=baudrate, timeout=timeout)
+        super().__init__(port, **link)
         self.forced_protocol = protocol if protocol not in (None, "auto") else None
         # The protocol the BMS answered in; None until one did.
         self.protocol: str | None = self.forced_protocol
 
     @classmethod
-    def from_config(cls, cfg: Any) -> AntDevice:
-        return cls(cfg.port, baudrate=cfg.baudrate, timeout=cfg.timeout, protocol=getattr(cfg, "protocol", None))
+    def options(cls, cfg: Any) -> dict[str, Any]:
+        return {"protocol": getattr(cfg, "protocol", None)}
 
     @property
-    def deadline(self) -> float:
+    def exchange_bound(self) -> float:
         # Auto-detection asks twice; a 2021+ BMS whose info is not known yet answers twice.
         return 2 * self.timeout + 2.0
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ..model import DeviceInfo, Sample
+from ..protocols.errors import ProtocolError
 from .plausibility import FOREIGN, FROZEN, IMPLAUSIBLE, ReadingJudge, Verdict
+
+T = TypeVar("T")
 
 # The bound of one poll for a device that has no reply timeout of its own.
 DEFAULT_DEADLINE = 10.0
@@ -221,6 +224,14 @@ class Device(abc.ABC):
         if verdict.kind == IMPLAUSIBLE and self.forced_protocol is not None:
             return f"protocol {self.forced_protocol} gives implausible values: {verdict.message}; try auto"
         return verdict.message
+
+    def decoded(self, decode: Callable[..., T], *replies: Any) -> T:
+        """``decode(*replies)``; a reply that does not decode is a bad frame and a DeviceError."""
+        try:
+            return decode(*replies)
+        except ProtocolError as exc:
+            self.stats.bad_frames += 1
+            raise DeviceError(f"undecodable reply: {exc}") from None
 
     @abc.abstractmethod
     async def exchange(self) -> Sample:

@@ -1,38 +1,90 @@
-"""A JBD (Xiaoxiang, Overkill Solar) BMS on its UART/RS485 port: per poll the basic info and the cell
-voltages, and once the hardware name.
+"""A JBD (Xiaoxiang, Overkill Solar) BMS on its UART/RS485 port or through its BLE module: per poll
+the basic info and the cell voltages, and once the hardware name.
 
 The charge and discharge FETs are switched together through register 0xE1, which the firmware
 takes only in factory mode: enter it, write the register, leave it again (without storing the
 EEPROM). The basic info read after it shows whether the BMS took the write.
+
+Over BLE, the module is one of two kinds (``protocol``): most bridge the UART on FF01/FF02, the
+DH04 kind on FFF1/FFF2. A module with a password answers nothing until it was given it on the
+link: with ``pin:`` set, every new link starts with the password frame, and a refusal fails the poll
+with a clear error. That password is a frame of the module's protocol, not a BLE pairing PIN, so
+no pairing is asked for.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ..model import Sample
 from ..protocols import jbd
+from ..protocols.errors import ProtocolError
 from .base import DEADLINE_MARGIN, DeviceError
-from .stream_device import StreamDevice
+from .stream_device import BleModule, StreamDevice
+
+if TYPE_CHECKING:
+    from ..transports.ble import BleTransport
 
 BAUDRATE = 9600
+
+
+BLE_MODULES = {
+    "ff00": BleModule(jbd.BLE_NOTIFY_UUID, jbd.BLE_WRITE_UUID),
+    "dh04": BleModule(jbd.BLE_DH04_NOTIFY_UUID, jbd.BLE_DH04_WRITE_UUID),
+}
 
 
 class JbdDevice(StreamDevice):
     type_name = "jbd"
     vendor = "JBD"
     default_baudrate = BAUDRATE
+    ble_module = BLE_MODULES["ff00"]
 
-    def __init__(self, port: str, *, baudrate: int | None = None, timeout: float = 0.5) -> None:
-        super().__init__(port, baudrate=baudrate, timeout=timeout)
+    def __init__(self, port: str, *, password: str | None = None, **link: Any) -> None:
+        super().__init__(port, **link)
+        # The BLE module's password, and the link (by the transport's count of opens) it was given on.
+        self.password = password
+        self._unlocked_link: int | None = None
         # The hardware name is asked for until the BMS answers it or lets the question time out once.
         self._ask_hardware = True
         self._hardware: bytes | None = None
         # The switches as the last reading showed them: 0xE1 sets both at once.
         self._switches = {"charge": True, "discharge": True}
 
+    @classmethod
+    def options(cls, cfg: Any) -> dict[str, Any]:
+        return {"password": cfg.pin} if cfg.port is None else {}
+
+    @classmethod
+    def ble_transport(cls, cfg: Any) -> BleTransport:
+        transport = super().ble_transport(cfg)
+        module = BLE_MODULES[getattr(cfg, "protocol", None) or "ff00"]
+        transport.notify_uuid, transport.write_uuid = module.notify_uuid, module.write_uuid
+        transport.pin = None  # the module's password is sent by ``open_clean``, not paired with
+        return transport
+
     @property
-    def deadline(self) -> float:
-        # Up to three requests, each with its reply timeout.
-        return 3 * self.timeout + DEADLINE_MARGIN
+    def exchange_bound(self) -> float:
+        # Up to three requests, each with its reply timeout, and the password on a new link.
+        return (3 + (self.password is not None)) * self.timeout + DEADLINE_MARGIN
+
+    async def open_clean(self) -> None:
+        await super().open_clean()
+        if self.password is not None and self._unlocked_link != self.transport.opens:
+            await self._unlock(self.password)
+            self._unlocked_link = self.transport.opens
+
+    async def _unlock(self, password: str) -> None:
+        await self.transport.write(jbd.build_unlock(password))
+        answer = await self.collect(jbd.UnlockAssembler(), lambda f: f if f[2] == jbd.CMD_PASSWORD else None,
+                                    "answer to the password (pin:)")
+        try:
+            accepted = jbd.unlock_accepted(answer)
+        except ProtocolError as exc:
+            self.stats.bad_frames += 1
+            raise DeviceError(f"undecodable answer to the password: {exc}") from None
+        if not accepted:
+            raise DeviceError("the BMS's BLE module refused the password (pin:)")
 
     async def read_bms(self) -> Sample:
         frames = [await self._ask(jbd.READ_BASIC, jbd.REG_BASIC), await self._ask(jbd.READ_CELLS, jbd.REG_CELLS)]

@@ -20,17 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from ..model import DeviceInfo, Sample
 from ..protocols import jk02, jk_pb
 from ..protocols.errors import ProtocolError
 from ..transports.errors import TransportError
-from ..transports.link import link_name
 from ..transports.stream import StreamTransport
-from . import shared_link
-from .base import DEADLINE_MARGIN, Device, DeviceError
+from .base import DEADLINE_MARGIN, DeviceError
+from .bus_device import BusDevice
 from .registry import DEVICE_TYPES
 
 log = logging.getLogger(__name__)
@@ -49,20 +48,20 @@ LISTEN_RETRY = 1.0
 _LISTEN_READ = 1.0
 
 
-class JkPbDevice(Device):
+class JkPbDevice(BusDevice):
     type_name = "jk-pb"
     vendor = "JK BMS"
+    transactions_per_poll = TRANSACTIONS_PER_POLL
 
     def __init__(
         self, port: str, address: int, *, baudrate: int = 115200, timeout: float | None = None, listen: bool = False
     ) -> None:
-        super().__init__()
         if not (0 if listen else 1) <= address <= 15:
             raise ValueError(f"PB address {address} is not {'0' if listen else '1'}-15")
-        self.port = port
-        self.address = address
+        own = _KIND.listen_timeout if listen else _KIND.timeout
+        assert own is not None
+        super().__init__(port, address, baudrate=baudrate, timeout=timeout if timeout is not None else own)
         self.listen = listen
-        self.timeout = timeout if timeout is not None else _KIND.listen_timeout if listen else _KIND.timeout
         self.settings: jk_pb.PbSettings | None = None
         self._settings_at = float("-inf")
         # After a switch command the next poll must read the settings back, or fail.
@@ -72,7 +71,6 @@ class JkPbDevice(Device):
         self._settings_seen = -1
         self._identified = False
         self._port_counts = _PortCounts()
-        self.link: shared_link.SharedLink | None = shared_link.acquire(port, baudrate)
 
     @classmethod
     def from_config(cls, cfg: Any) -> JkPbDevice:
@@ -84,27 +82,15 @@ class JkPbDevice(Device):
 
     @property
     def connection(self) -> str:
-        return f"{link_name(self.port)} address {self.address}{' (listening)' if self.listen else ''}"
-
-    @property
-    def fallback_id(self) -> str:
-        return f"{self.type_name}_{self.port}_{self.address}"
-
-    @property
-    def transaction_bound(self) -> float:
-        """The bound of one of our transactions once it is our turn: opening the link, the request,
-        the reply timeout."""
-        return self.timeout + DEADLINE_MARGIN
+        return super().connection + (" (listening)" if self.listen else "")
 
     @property
     def deadline(self) -> float:
-        """Master mode: our own transactions, each behind at most one of every other pack on the
-        port (turns are taken in order) and the gap; a pack that does not answer costs the others
-        only its reply timeout, never this bound. Listening: the wait for the next record."""
+        """Master mode: our own transactions (``BusDevice.deadline``). Listening: the wait for the
+        next record."""
         if self.listen:
             return self.timeout + DEADLINE_MARGIN
-        users = max(1, self.link.users if self.link else 1)
-        return TRANSACTIONS_PER_POLL * users * (self.transaction_bound + shared_link.GAP) + DEADLINE_MARGIN
+        return super().deadline
 
     async def exchange(self) -> Sample:
         if self.link is None:
@@ -147,7 +133,7 @@ class JkPbDevice(Device):
     async def send_switch(self, which: str, on: bool) -> None:
         register = _SWITCH_REGISTERS[which]
         self._settings_required = True
-        await self._transact(jk_pb.build_write_u32(self.address, register, int(on)),
+        await self.turn(jk_pb.build_write_u32(self.address, register, int(on)),
                              lambda transport: self._acked(transport, register))
 
     async def _acked(self, transport: StreamTransport, register: int) -> bytes:
@@ -200,42 +186,8 @@ class JkPbDevice(Device):
 
     async def _ask(self, kind: int) -> bytes:
         """One transaction: our turn on the bus, the request, our pack's record of ``kind``."""
-        return await self._transact(jk_pb.build_trigger(self.address, kind),
+        return await self.turn(jk_pb.build_trigger(self.address, kind),
                                     lambda transport: self._reply(transport, kind))
-
-    async def _transact(self, request: bytes, answer: Callable[[StreamTransport], Awaitable[bytes]]) -> bytes:
-        """Our turn on the bus: ``request`` sent on a clean line, then ``answer`` awaited."""
-        assert self.link is not None
-        transport = self.link.transport
-        bound = self.transaction_bound
-        opens = None
-        try:
-            async with self.link.turn():
-                # From here on the time and the link are ours: waiting for the turn does not count
-                # against our bound, and another pack's reconnect is not ours.
-                opens = transport.opens
-                async with asyncio.timeout(bound):
-                    await transport.open()
-                    try:
-                        # A CH341 adapter's echo and stale FIFO bytes, the last reply's pad byte.
-                        dropped = transport.discard_input()
-                    except TransportError:
-                        # The link went away while idle (a gateway restarted): nothing is sent yet,
-                        # so it is made again at once rather than this poll lost.
-                        await transport.open()
-                        dropped = transport.discard_input()
-                    self.stats.discarded_bytes += dropped
-                    await transport.write(request)
-                    return await answer(transport)
-        except TimeoutError as exc:
-            self.stats.timeouts += 1
-            raise DeviceError(str(exc) or f"pack {self.address} on {self.port}: no reply within {bound:g} s") from None
-        except TransportError as exc:
-            self.stats.link_errors += 1
-            raise DeviceError(str(exc)) from None
-        finally:
-            if opens is not None and transport.opens > opens > 0:
-                self.stats.reopens += 1
 
     async def _reply(self, transport: StreamTransport, kind: int) -> bytes:
         # Fresh per request: bytes of an earlier, timed-out reply must not be glued to this one.
@@ -283,15 +235,6 @@ class JkPbDevice(Device):
             except DeviceError as exc:
                 log.debug("pack %d on %s: %s", self.address, self.port, exc)
         return self._with_settings(self._decoded(record, Sample))
-
-    async def abort(self) -> None:
-        """Nothing to cut: the link is shared, and closing it would cut another pack's transaction.
-        Every transaction starts clean (the input dropped, only our pack's answer taken)."""
-
-    async def close(self) -> None:
-        link, self.link = self.link, None
-        if link is not None:
-            await shared_link.release(link)
 
 
 class _PortCounts:

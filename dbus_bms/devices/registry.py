@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .base import Device
@@ -19,7 +20,8 @@ class DeviceKind:
     """One ``type:``: what it is, its link (``serial`` or ``ble``), the protocols it can be told to
     use (empty when it speaks one), and the class that reads it (``module:Class`` under devices/).
 
-    A ``bus`` type puts several BMSes on one port, each at its RS485 ``address`` (1-15); with
+    A ``bus`` type puts several BMSes on one port, each at its RS485 ``address``, one of
+    ``addresses`` (``default_address`` when the config gives none; None: it must); with
     ``listen: true`` a pack at address 0 is the bus master and we only listen. ``timeout`` is its
     reply timeout unless the config sets one (None: the link's default); ``listen_timeout`` how long
     a listening poll waits for the next record, and ``master_cycle`` the longest cycle of a master.
@@ -35,6 +37,11 @@ class DeviceKind:
     master_cycle: float | None = None
     # The line's baud rate unless the config sets one (None: 115200).
     baudrate: int | None = None
+    addresses: range = range(1, 16)
+    default_address: int | None = None
+    # The type finds its BMS's family by probing the port (``auto``): each family at its own baud
+    # rate unless the config sets one, and the device keeps what it found in the state directory.
+    probes: bool = False
 
 
 DEVICE_TYPES: dict[str, DeviceKind] = {
@@ -42,12 +49,24 @@ DEVICE_TYPES: dict[str, DeviceKind] = {
     "jbd": DeviceKind(
         "JBD / Xiaoxiang / Overkill Solar BMS, UART/RS485 (DD ... 77 frames)", "serial", (), "jbd:JbdDevice", baudrate=9600
     ),
+    "jbd-ble": DeviceKind("JBD / Xiaoxiang / Overkill Solar BMS over Bluetooth LE (its UART module, service FF00; "
+                          "protocol dh04: modules bridging on FFF1/FFF2); pin: the module's password, if it has one",
+                          "ble", ("ff00", "dh04"), "jbd:JbdDevice"),
     "daly": DeviceKind("Daly Smart BMS, UART/RS485 classic protocol (A5 13-byte frames)", "serial", (), "daly:DalyDevice",
                        baudrate=9600),
-    "seplos": DeviceKind("Seplos v2 BMS, RS485 ASCII protocol (~ ... CR frames), one pack per port", "serial", (),
-                         "seplos:SeplosDevice", baudrate=19200),
+    "daly-ble": DeviceKind("Daly Smart BMS over Bluetooth LE: the classic module (A5 frames) or the newer Modbus one "
+                           "(D2 03), auto-detected", "ble", ("auto", "classic", "modbus"), "daly_ble:DalyBleDevice"),
+    "seplos-ble": DeviceKind("Seplos v2 BMS over Bluetooth LE (its module's binary form, 7E ... 0D, service FF00)",
+                             "ble", (), "seplos_ble:SeplosBleDevice"),
+    "seplos": DeviceKind("Seplos v2 BMS, RS485 ASCII protocol (~ ... CR frames): packs at addresses 0-15 (0 unless given)",
+                         "serial", (), "seplos:SeplosDevice", baudrate=19200, bus=True, timeout=0.5,
+                         addresses=range(0, 16), default_address=0),
     "ant": DeviceKind("ANT BMS, UART/RS485: 2021+ protocol (7E A1 frames) or legacy (AA 55 AA FF), auto-detected",
                       "serial", ("auto", "new", "legacy"), "ant:AntDevice", baudrate=19200),
+    "ant-ble": DeviceKind("ANT BMS over Bluetooth LE (its UART module, service FFE0): 2021+ or legacy protocol, "
+                          "auto-detected", "ble", ("auto", "new", "legacy"), "ant:AntDevice"),
+    "auto": DeviceKind("A serial BMS of unknown family: jk-nw, seplos, daly, jbd or ant, found by probing the port "
+                       "with read requests", "serial", (), "auto:AutoDevice", probes=True),
     "jk": DeviceKind(
         "JK BMS over Bluetooth LE (JK02_24S, JK02_32S, JK04; chosen from the firmware version)",
         "ble",
@@ -67,18 +86,30 @@ DEVICE_TYPES: dict[str, DeviceKind] = {
         listen_timeout=8.0,
         master_cycle=7.0,
     ),
+    # A pack answers within 40 ms at 19200 baud; one that does not costs the bus 0.4 s.
+    "seplos-v3": DeviceKind(
+        "Seplos v3 (10E and later) on an RS485 bus, Modbus RTU: packs at addresses 0-15", "serial", (),
+        "seplos_v3:SeplosV3Device", bus=True, timeout=0.4, baudrate=19200, addresses=range(0, 16),
+    ),
+    # A status reply of 16 cells is 168 bytes, 175 ms at 9600 baud.
+    "jbd-up": DeviceKind(
+        "JBD UP series (UP16S) on an RS485 bus of daisy-chained packs, 0x78 reads: packs at addresses 1-15",
+        "serial", (), "jbd_up:JbdUpDevice", bus=True, timeout=0.6, baudrate=9600,
+    ),
 }
 
 
-def create_device(cfg: Any) -> Device:
+def create_device(cfg: Any, *, state_dir: Path | None = None) -> Device:
     """The device for one battery's config (a BatteryConfig or anything with its fields); with
-    charge settings, its readings count as frozen after ``charge.frozen_polls`` identical ones."""
+    charge settings, its readings count as frozen after ``charge.frozen_polls`` identical ones.
+    ``state_dir``: where a probing type keeps the family it found (None: it keeps nothing)."""
     try:
         kind = DEVICE_TYPES[cfg.type]
     except KeyError:
         raise ValueError(f"unknown device type {cfg.type!r}; known: {', '.join(DEVICE_TYPES)}") from None
     module, cls = kind.implementation.split(":")
-    device: Device = getattr(importlib.import_module(f"{__package__}.{module}"), cls).from_config(cfg)
+    built = getattr(importlib.import_module(f"{__package__}.{module}"), cls)
+    device: Device = built.from_config(cfg, state_dir=state_dir) if kind.probes else built.from_config(cfg)
     charge = getattr(cfg, "charge", None)
     if charge is not None:
         device.judge = ReadingJudge(frozen_polls=int(charge.frozen_polls))

@@ -13,8 +13,17 @@ import struct
 
 from ..model import ALARM_ALARM, ALARM_WARNING, DeviceInfo, Sample
 from .alarm_bits import AlarmBit, BitTable, Decoded
+from .crc import crc16
 from .errors import ProtocolError
 from .framing import HeaderBuffer
+
+# The BLE module bridges the UART on one characteristic, notified and written. Its advertisement
+# carries manufacturer data starting 88 A0 followed by its MAC (the id itself varies; 0x2313 on the
+# 2021+ boards recorded), and the default name ANT-BLE... (ANT@BLE... on some).
+BLE_SERVICE_UUID = "0000ffe0-0000-1000-8000-00805f9b34fb"
+BLE_CHAR_UUID = "0000ffe1-0000-1000-8000-00805f9b34fb"
+BLE_MANUFACTURER_ID = 0x2313
+BLE_DATA_PREFIX = b"\x88\xa0"
 
 HEADER = b"\x7e\xa1"
 TAIL = b"\xaa\x55"
@@ -30,16 +39,6 @@ _DEVICE_INFO_LENGTH = 0x20
 MAX_TRAILER = 16
 # A sensor the board has no probe on reads -40 °C.
 _NO_PROBE = -40
-
-
-def crc16(data: bytes) -> int:
-    """CRC-16/MODBUS."""
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc
 
 
 def build_frame(function: int, address: int, data: bytes = b"", *, length: int | None = None) -> bytes:

@@ -1,9 +1,13 @@
-"""Daly Smart BMS, classic protocol (UART/RS485, and the same frames relayed by older BLE dongles).
+"""Daly Smart BMS, classic protocol (UART/RS485, and the same frames relayed by its classic
+Bluetooth LE module: service FFF0, notifications on FFF1, writes to FFF2).
 
 Every frame is 13 bytes: ``A5``, address (0x40 from a host on UART/RS485, 0x80 from a BLE dongle,
 0x01 in the BMS's replies), command, length 0x08, 8 data bytes, and the sum of the 12 bytes
 before it, mod 256. One command asks for one group of values; the cell voltages (0x95) and the
 temperatures (0x96) come back as several frames, numbered from 1 in data byte 0. Big-endian.
+
+0x21 sets the BMS's SoC, with its real-time clock: year - 2000, month, day, hour, minute, second,
+then SoC in 0.1 %; the BMS answers 0x21 with data byte 0 = 1 when it took it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from ..model import ALARM_WARNING, Sample
 from .alarm_bits import HIGHEST_CELL, LOWEST_CELL, AlarmBit, BitTable, Decoded, cells_text
@@ -24,6 +29,10 @@ HOST_ADDRESS = 0x40
 BLE_HOST_ADDRESS = 0x80
 BMS_ADDRESS = 0x01
 
+BLE_SERVICE_UUID = "0000fff0-0000-1000-8000-00805f9b34fb"
+BLE_NOTIFY_UUID = "0000fff1-0000-1000-8000-00805f9b34fb"
+BLE_WRITE_UUID = "0000fff2-0000-1000-8000-00805f9b34fb"
+
 PACK = 0x90  # pack voltage, current, SoC
 CELL_EXTREMES = 0x91  # highest and lowest cell, with their numbers
 TEMP_EXTREMES = 0x92  # highest and lowest temperature, with their sensors
@@ -33,6 +42,7 @@ CELLS = 0x95  # three cells per frame
 TEMPERATURES = 0x96  # seven sensors per frame
 BALANCE = 0x97  # one bit per cell
 FAILURES = 0x98  # alarm bits and a fault code
+SET_SOC = 0x21  # the SoC and the clock
 READ_COMMANDS = (PACK, CELL_EXTREMES, TEMP_EXTREMES, MOS, STATUS, CELLS, TEMPERATURES, BALANCE, FAILURES)
 
 # The MOS switches: data byte 0 is 1 to switch on, 0 to switch off; 0x93 reads them back.
@@ -63,6 +73,34 @@ def build_request(command: int, *, address: int = HOST_ADDRESS) -> bytes:
 def build_switch(which: str, on: bool, *, address: int = HOST_ADDRESS) -> bytes:
     """The frame that switches ``which`` (a key of SWITCH_COMMANDS) on or off."""
     return build_frame(address, SWITCH_COMMANDS[which], bytes([int(on)]))
+
+
+def build_set_soc(percent: float, now: datetime, *, address: int = HOST_ADDRESS) -> bytes:
+    """The frame that sets the BMS's SoC to ``percent`` and its clock to ``now``."""
+    if not (math.isfinite(percent) and 0 <= percent <= 100):
+        raise ValueError(f"SoC of {percent} %: it must be 0-100")
+    if not 2000 <= now.year <= 2255:
+        raise ValueError(f"year {now.year}: the BMS's clock holds 2000-2255")
+    clock = bytes([now.year - 2000, now.month, now.day, now.hour, now.minute, now.second])
+    return build_frame(address, SET_SOC, clock + round(percent * 10).to_bytes(2, "big"))
+
+
+def parse_set_soc(frame: bytes) -> tuple[float, datetime]:
+    """A 0x21 frame's SoC and clock (the BMS side of ``build_set_soc``)."""
+    d = _data(frame, SET_SOC)
+    try:
+        when = datetime(2000 + d[0], d[1], d[2], d[3], d[4], d[5])
+    except ValueError as exc:
+        raise ProtocolError(f"Daly SoC frame with a bad clock: {exc}") from None
+    percent = _u16(d, 6) / 10
+    if percent > 100:
+        raise ProtocolError(f"Daly SoC frame asks for {percent} %")
+    return percent, when
+
+
+def set_soc_taken(frame: bytes) -> bool:
+    """Whether the BMS's answer to 0x21 says it took the SoC."""
+    return _data(frame, SET_SOC)[0] == 1
 
 
 class DalyAssembler(HeaderBuffer):
@@ -277,7 +315,7 @@ def decode(frames: Iterable[bytes]) -> Sample:
     failures = last(FAILURES)
     if failures is not None:
         found = Decoded()
-        found.add(FAILURE_BITS, int.from_bytes(failures[:7], "little"), _places(last(CELL_EXTREMES), sample))
+        found.add(FAILURE_BITS, int.from_bytes(failures[:7], "little"), places(last(CELL_EXTREMES), sample))
         if failures[7]:
             found.conditions.append(f"fault code {failures[7]}")
         sample.alarms = found.alarms
@@ -285,7 +323,7 @@ def decode(frames: Iterable[bytes]) -> Sample:
     return sample
 
 
-def _places(extremes: bytes | None, sample: Sample) -> dict[str, str]:
+def places(extremes: bytes | None, sample: Sample) -> dict[str, str]:
     """Which cell is highest and lowest: as 0x91 numbers them, else from the cell voltages."""
     if extremes is not None and extremes[2] and extremes[5]:
         return {HIGHEST_CELL: cells_text([extremes[2]]), LOWEST_CELL: cells_text([extremes[5]])}

@@ -1,4 +1,5 @@
-"""JBD (Xiaoxiang, Overkill Solar) "DD ... 77" protocol, on the BMS's UART/RS485 port.
+"""JBD (Xiaoxiang, Overkill Solar) "DD ... 77" protocol, on the BMS's UART/RS485 port and through
+its Bluetooth LE module, which bridges that UART (service FF00: notifications on FF01, writes to FF02).
 
 Request: ``DD``, ``A5`` (read) or ``5A`` (write), register, length, data, checksum, ``77``.
 Reply: ``DD``, register, status (0 ok, 0x80 refused), length, data, checksum, ``77``. In both the
@@ -33,6 +34,21 @@ REG_ENTER_FACTORY = 0x00
 REG_EXIT_FACTORY = 0x01
 REG_FET_CONTROL = 0xE1
 FACTORY_KEY = 0x5678
+
+BLE_SERVICE_UUID = "0000ff00-0000-1000-8000-00805f9b34fb"
+BLE_NOTIFY_UUID = "0000ff01-0000-1000-8000-00805f9b34fb"
+BLE_WRITE_UUID = "0000ff02-0000-1000-8000-00805f9b34fb"
+# Some modules (DH04 and alike) bridge the UART on FFF1 (notify) and FFF2 (write) instead.
+BLE_DH04_SERVICE_UUID = "0000fff0-0000-1000-8000-00805f9b34fb"
+BLE_DH04_NOTIFY_UUID = "0000fff1-0000-1000-8000-00805f9b34fb"
+BLE_DH04_WRITE_UUID = "0000fff2-0000-1000-8000-00805f9b34fb"
+
+# A BLE module that has a password answers nothing on a new link until it was sent one in a frame of
+# its own: ``FF AA``, command 0x15, length, the password as ASCII, then the sum of the bytes from the
+# command to the end of the password, mod 256. It answers ``FF AA 15 01 <status> <sum>``, status 0
+# when it took the password.
+UNLOCK_HEADER = b"\xff\xaa"
+CMD_PASSWORD = 0x15
 
 # Start, register or command, status or register, length; checksum (2) and end after the data.
 _OVERHEAD = 7
@@ -119,6 +135,58 @@ class JbdAssembler(HeaderBuffer):
         frame = bytes(self.buf[:total])
         del self.buf[:total]
         return frame
+
+
+def _unlock_frame(command: int, data: bytes) -> bytes:
+    body = bytes([command, len(data)]) + data
+    return UNLOCK_HEADER + body + bytes([sum(body) & 0xFF])
+
+
+def build_unlock(password: str) -> bytes:
+    """The frame that gives a BLE module its password."""
+    data = password.encode("ascii")
+    if not 0 < len(data) <= 255:
+        raise ValueError("a JBD password is 1 to 255 ASCII characters")
+    return _unlock_frame(CMD_PASSWORD, data)
+
+
+def build_unlock_reply(accepted: bool) -> bytes:
+    """The module side: its answer to a password frame."""
+    return _unlock_frame(CMD_PASSWORD, bytes([0x00 if accepted else 0x01]))
+
+
+class UnlockAssembler(HeaderBuffer):
+    """Cuts ``FF AA`` password frames (the host's and the module's) out of a byte stream."""
+
+    def __init__(self) -> None:
+        super().__init__(UNLOCK_HEADER)
+
+    def next_frame(self) -> bytes | None:
+        if not self.at_header() or len(self.buf) < 4:
+            return None
+        total = 5 + self.buf[3]
+        if len(self.buf) < total:
+            return None
+        frame = bytes(self.buf[:total])
+        if frame[-1] != sum(frame[2:-1]) & 0xFF:
+            self.skip(1)
+            raise ProtocolError("JBD password frame with a bad checksum")
+        del self.buf[:total]
+        return frame
+
+
+def password_of(frame: bytes) -> str:
+    """The password a host's password frame carries; ProtocolError for any other frame."""
+    if frame[:2] != UNLOCK_HEADER or len(frame) < 5 or frame[2] != CMD_PASSWORD:
+        raise ProtocolError("not a JBD password frame")
+    return frame[4:-1].decode("ascii", "replace")
+
+
+def unlock_accepted(frame: bytes) -> bool:
+    """Whether the module's answer to a password frame says it took the password."""
+    if frame[:2] != UNLOCK_HEADER or len(frame) != 6 or frame[2] != CMD_PASSWORD:
+        raise ProtocolError("not the answer to a JBD password frame")
+    return frame[4] == 0x00
 
 
 def reply_data(frame: bytes, register: int) -> bytes:

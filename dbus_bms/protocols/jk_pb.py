@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 from ..model import DeviceInfo, Sample
 from . import jk02
+from .crc import crc16
 from .errors import ProtocolError
 from .framing import HeaderBuffer
 
@@ -85,27 +86,6 @@ SETTINGS: dict[str, jk02.Field] = {
     "balance_start_voltage": jk02.Field(138, "<I", 3),
     "device_address": jk02.Field(270, "<I"),
 }
-
-
-def _crc_table() -> tuple[int, ...]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-        table.append(crc)
-    return tuple(table)
-
-
-_CRC_TABLE = _crc_table()
-
-
-def crc16(data: bytes) -> int:
-    """CRC-16/MODBUS (reflected polynomial 0xA001, initial 0xFFFF)."""
-    crc = 0xFFFF
-    for byte in data:
-        crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ byte) & 0xFF]
-    return crc
 
 
 def _sealed(body: bytes) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from ..model import DeviceInfo, Sample
-from . import ant, ant_legacy, daly, jbd, jk02, jk_nw, jk_pb, seplos
+from . import ant, ant_legacy, daly, daly_modbus, jbd, jbd_up, jk02, jk_nw, jk_pb, seplos, seplos_v3
 from .errors import ProtocolError
 from .framing import Assembler, drain
 
@@ -17,8 +17,11 @@ PROTOCOLS: dict[str, str] = {
     "jk_pb": "JK PB series over RS485: records with or without their Modbus ack, pad bytes and echo around them",
     "jbd": "JBD / Xiaoxiang / Overkill (DD ... 77): a basic info reply (0x03), with cells (0x04) and name (0x05)",
     "daly": "Daly classic protocol (A5, 13-byte frames): the replies to 0x90-0x98 of one poll, any subset",
+    "daly_modbus": "Daly Modbus-style BLE protocol (D2 03 ...): the status block, with the MOS and version blocks",
     "seplos": "Seplos v2 RS485 ASCII (~ ... CR): a telemetry reply (0x42), with alarms (0x44) and name (0x51)",
     "seplos_ble": "Seplos v2 binary form of its Bluetooth modules (7E ... 0D): the pack telemetry reply (0x61)",
+    "jbd_up": "JBD UP series (UP16S) on RS485: a pack status reply (0x78 from 0x1000), one frame",
+    "seplos_v3": "Seplos v3 Modbus RTU: one pack's replies to PIA, PIB and PIC, with SPA and VIA, one frame each",
     "ant": "ANT 2021+ protocol (7E A1 ... AA 55): a status reply (0x11), with the device info (0x12)",
     "ant_legacy": "ANT legacy protocol: a 140-byte status reply (AA 55 AA FF ...)",
 }
@@ -52,6 +55,11 @@ def _daly(chunks: list[bytes]) -> Sample:
     assembler = daly.DalyAssembler()
     frames = [f for c in chunks for f in _frames(assembler, c)]
     return daly.decode(f for f in frames if daly.is_reply(f))
+
+
+def _daly_modbus(chunks: list[bytes]) -> Sample:
+    assembler = daly_modbus.ModbusAssembler()
+    return daly_modbus.decode_replies(f for c in chunks for f in _frames(assembler, c))
 
 
 def _seplos(chunks: list[bytes]) -> Sample:
@@ -120,8 +128,11 @@ _DECODERS: dict[str, Callable[[list[bytes]], Sample]] = {
     "jk_pb": _jk_pb,
     "jbd": _jbd,
     "daly": _daly,
+    "daly_modbus": _daly_modbus,
     "seplos": _seplos,
     "seplos_ble": _seplos_ble,
+    "seplos_v3": seplos_v3.decode_replies,
+    "jbd_up": jbd_up.decode_replies,
     "ant": lambda chunks: ant.decode_replies([f for c in chunks for f in _frames(ant.AntAssembler(), c)]),
     "ant_legacy": lambda chunks: ant_legacy.decode_replies(
         [f for c in chunks for f in _frames(ant_legacy.AntLegacyAssembler(), c)]),

@@ -214,6 +214,27 @@ def _telemetry(info: bytes) -> Telemetry | None:
 
 
 _W = ALARM_WARNING
+# Two event bytes that Seplos's v2 and v3 protocols define alike, bit for bit.
+VOLTAGE_EVENTS = BitTable(8, {
+    0: AlarmBit("cell high voltage alarm", "HighCellVoltage", _W, HIGHEST_CELL),
+    1: AlarmBit("cell over-voltage protection", "HighCellVoltage", place=HIGHEST_CELL),
+    2: AlarmBit("cell low voltage alarm", "LowCellVoltage", _W, LOWEST_CELL),
+    3: AlarmBit("cell under-voltage protection", "LowCellVoltage", place=LOWEST_CELL),
+    4: AlarmBit("pack high voltage alarm", "HighVoltage", _W),
+    5: AlarmBit("pack over-voltage protection", "HighVoltage"),
+    6: AlarmBit("pack low voltage alarm", "LowVoltage", _W),
+    7: AlarmBit("pack under-voltage protection", "LowVoltage"),
+})
+CELL_TEMPERATURE_EVENTS = BitTable(8, {
+    0: AlarmBit("charge high temperature alarm", "HighChargeTemperature", _W),
+    1: AlarmBit("charge over-temperature protection", "HighChargeTemperature"),
+    2: AlarmBit("charge low temperature alarm", "LowChargeTemperature", _W),
+    3: AlarmBit("charge under-temperature protection", "LowChargeTemperature"),
+    4: AlarmBit("discharge high temperature alarm", "HighTemperature", _W),
+    5: AlarmBit("discharge over-temperature protection", "HighTemperature"),
+    6: AlarmBit("discharge low temperature alarm", "LowTemperature", _W),
+    7: AlarmBit("discharge under-temperature protection", "LowTemperature"),
+})
 # The alarm events of a 0x44 reply, as Seplos's protocol (v2.0) names their bits: an "alarm" is a
 # warning, a "protection" the BMS acting, an alarm. Bits the protocol calls internal are states.
 EVENTS = (
@@ -227,26 +248,8 @@ EVENTS = (
         6: AlarmBit("discharge switch fault", "InternalFailure"),
         7: AlarmBit("current limit switch fault", "InternalFailure"),
     }),
-    BitTable(8, {
-        0: AlarmBit("cell high voltage alarm", "HighCellVoltage", _W, HIGHEST_CELL),
-        1: AlarmBit("cell over-voltage protection", "HighCellVoltage", place=HIGHEST_CELL),
-        2: AlarmBit("cell low voltage alarm", "LowCellVoltage", _W, LOWEST_CELL),
-        3: AlarmBit("cell under-voltage protection", "LowCellVoltage", place=LOWEST_CELL),
-        4: AlarmBit("pack high voltage alarm", "HighVoltage", _W),
-        5: AlarmBit("pack over-voltage protection", "HighVoltage"),
-        6: AlarmBit("pack low voltage alarm", "LowVoltage", _W),
-        7: AlarmBit("pack under-voltage protection", "LowVoltage"),
-    }),
-    BitTable(8, {
-        0: AlarmBit("charge high temperature alarm", "HighChargeTemperature", _W),
-        1: AlarmBit("charge over-temperature protection", "HighChargeTemperature"),
-        2: AlarmBit("charge low temperature alarm", "LowChargeTemperature", _W),
-        3: AlarmBit("charge under-temperature protection", "LowChargeTemperature"),
-        4: AlarmBit("discharge high temperature alarm", "HighTemperature", _W),
-        5: AlarmBit("discharge over-temperature protection", "HighTemperature"),
-        6: AlarmBit("discharge low temperature alarm", "LowTemperature", _W),
-        7: AlarmBit("discharge under-temperature protection", "LowTemperature"),
-    }),
+    VOLTAGE_EVENTS,
+    CELL_TEMPERATURE_EVENTS,
     BitTable(8, {
         0: AlarmBit("ambient high temperature alarm", "HighTemperature", _W),
         1: AlarmBit("ambient over-temperature protection", "HighTemperature"),
@@ -467,6 +470,50 @@ class BinaryAssembler(HeaderBuffer):
             raise ProtocolError("binary Seplos frame with a bad CRC or end mark")
         del self.buf[:total]
         return frame
+
+
+CMD_BINARY_NAME = 0x51
+# The module's GATT: it bridges the binary form on service FF00, notifying on FF01, written on FF02.
+BLE_SERVICE_UUID = "0000ff00-0000-1000-8000-00805f9b34fb"
+BLE_NOTIFY_UUID = "0000ff01-0000-1000-8000-00805f9b34fb"
+BLE_WRITE_UUID = "0000ff02-0000-1000-8000-00805f9b34fb"
+_BINARY_REQUEST_VERSION, _BINARY_REPLY_VERSION = 0x10, 0x14
+
+
+def _binary_frame(head: bytes, info: bytes) -> bytes:
+    body = head + struct.pack(">H", len(info)) + info
+    return BINARY_SOI + body + struct.pack(">H", binascii.crc_hqx(body, 0)) + bytes([EOI])
+
+
+def build_binary_request(command: int, info: bytes = b"", *, address: int = 0) -> bytes:
+    """A request of the binary form (0x61 asks with INFO 00, 0x51 with none)."""
+    return _binary_frame(bytes([_BINARY_REQUEST_VERSION, address, CID1_BMS, command]), info)
+
+
+def build_binary_reply(command: int, info: bytes, *, address: int = 0, rtn: int = 0) -> bytes:
+    """The BMS side of the binary form (for simulators and tests)."""
+    return _binary_frame(bytes([_BINARY_REPLY_VERSION, address, command, rtn]), info)
+
+
+# The binary 0x51 reply's INFO: the CAN protocol's name (19 bytes), the model (11), the firmware
+# version (major, minor), then 4 bytes not decoded; laid out after the one capture on record.
+_BINARY_MODEL = slice(19, 30)
+_BINARY_VERSION_AT = 30
+
+
+def decode_binary_name(info: bytes) -> DeviceInfo:
+    """The model and firmware version in a binary 0x51 reply's INFO."""
+    if len(info) < _BINARY_VERSION_AT + 2 or not all(0x20 <= b < 0x7F for b in info[_BINARY_MODEL]):
+        raise ProtocolError(f"a binary Seplos device name of {len(info)} bytes fits no known layout")
+    return DeviceInfo(model=_text(info[_BINARY_MODEL]),
+                      sw_version=f"{info[_BINARY_VERSION_AT]}.{info[_BINARY_VERSION_AT + 1]}")
+
+
+def encode_binary_name(model: str, sw_version: str, can_protocol: str = "CAN:Victron") -> bytes:
+    """The INFO of a binary 0x51 reply (for simulators and round-trip tests)."""
+    major, _, minor = sw_version.partition(".")
+    return (can_protocol.encode("ascii")[:19].ljust(19) + model.encode("ascii")[:11].ljust(11)
+            + bytes([int(major), int(minor or 0)]) + bytes(4))
 
 
 def decode_binary_replies(frames: Iterable[bytes]) -> Sample:

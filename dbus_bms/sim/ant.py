@@ -1,5 +1,6 @@
 """An ANT BMS on its serial port, driven by a simulated pack: speaking the 2021+ protocol, or with
-``legacy`` the old one. Each ignores the other's requests, as the real boards do."""
+``legacy`` the old one. Each ignores the other's requests, as the real boards do. ``ant_ble_module``
+puts one behind the BLE module, advertising as real ones do."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import struct
 
 from ..model import DeviceInfo
 from ..protocols import ant, ant_legacy
+from .ble_bridge import UartBridgePeripheral
 from .faults import Fault, apply_fault
 from .pack import SimPack
 
@@ -78,3 +80,26 @@ class AntSimulator:
 
     def _legacy_status(self) -> bytes:
         return ant_legacy.encode_status(self.pack.sample(), **self._codes())
+
+
+# Legacy modules also advertise service FEE7, next to FFE0.
+_LEGACY_EXTRA_UUID = "0000fee7-0000-1000-8000-00805f9b34fb"
+
+
+def ant_ble_module(index: int, *, cells: int = 16, seed: int = 1, legacy: bool = False) -> UartBridgePeripheral:
+    """Simulated ANT BLE module number ``index`` (MAC 22:DD:65:00:00:<index + 1>) on a fresh pack;
+    legacy modules notify 19 bytes at a time, as recorded."""
+    address = f"22:DD:65:00:00:{index + 1:02X}"
+    mac = bytes.fromhex(address.replace(":", ""))
+    return UartBridgePeripheral(
+        AntSimulator(SimPack(cells=cells, seed=seed), legacy=legacy, seed=seed),
+        address=address,
+        name=f"ANT-BLE{'16S' if legacy else '24C'}-{index:03d}",
+        service_uuid=ant.BLE_SERVICE_UUID,
+        notify_uuid=ant.BLE_CHAR_UUID,
+        write_uuid=ant.BLE_CHAR_UUID,
+        chunk=19 if legacy else 20,
+        manufacturer_data={ant.BLE_MANUFACTURER_ID: ant.BLE_DATA_PREFIX + mac},
+        advertised_uuids=[ant.BLE_SERVICE_UUID, *([_LEGACY_EXTRA_UUID] if legacy else [])],
+        seed=seed,
+    )

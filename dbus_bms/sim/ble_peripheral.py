@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .fake_bluez import FakeBlueZ
@@ -37,6 +37,9 @@ class GattError(Exception):
 
 class Peripheral:
     """Subclasses override the ``on_*`` hooks and call ``notify`` / ``drop_connection``."""
+
+    # The simulated BMS behind the radio, whose faults and state a test sets (a subclass's).
+    bms: Any = None
 
     def __init__(
         self,

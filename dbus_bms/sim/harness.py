@@ -26,7 +26,8 @@ from .localsettings import LocalSettings
 from .pack import SimPack
 from .pty_server import PtyServer
 from .tcp_server import TcpServer
-from .serve import make_simulator
+from .ble_peripheral import Peripheral
+from .serve import BLE_PERIPHERALS, make_peripheral, make_simulator
 
 # Where the dbus_bms package lives, so the child finds it however this process was started.
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -50,7 +51,10 @@ class DaemonHarness:
     """Private bus + localsettings + simulated JKs (``count`` serial ones named jk0.., on ptys or with
     ``tcp`` behind simulated RS485-TCP gateways; one BLE one per entry of ``ble_layouts`` named
     jkble0..; with ``pb_bus``, each pack of that JK PB bus named pb<address>, all on one pty or one
-    gateway, listening when the bus has a master) + ``dbus-bms run`` as a subprocess."""
+    gateway, listening when the bus has a master; with ``bus`` (a bus type and its simulated bus),
+    each of its packs named <type>_<address>, all on one pty; one battery of each config type in ``families``,
+    served by its simulator on a pty or through the fake BlueZ, named by its type (``jbd_ble``; a
+    second of a type gets a number) + ``dbus-bms run`` as a subprocess."""
 
     def __init__(
         self,
@@ -65,7 +69,9 @@ class DaemonHarness:
         python: str = sys.executable,
         tcp: bool = False,
         pb_bus: JkPbBus | None = None,
+        bus: tuple[str, Any] | None = None,
         serial_type: str = "jk-nw",
+        families: tuple[str, ...] = (),
     ) -> None:
         self.private = private
         # The interpreter that runs the daemon: another venv's, to compare builds of its dependencies.
@@ -102,6 +108,31 @@ class DaemonHarness:
             self.pb_addresses = [0] * (pb_bus.master is not None) + sorted(pb_bus.slaves)
         self.aliases = [f"jk{i}" for i in range(count)] + [f"jkble{i}" for i in range(len(ble_layouts))]
         self.aliases += [f"pb{address}" for address in self.pb_addresses]
+        # ``bus``: a bus type and its simulated bus (``packs`` by address), every pack a battery
+        # named <type>_<address>, all on one pty.
+        self.bus_type, self.bus_sim = bus if bus is not None else ("", None)
+        self.bus_server = PtyServer(self.bus_sim, link=str(tmp / "ttyBUS")) if bus is not None else None
+        self.bus_aliases = {a: f"{self.bus_type.replace('-', '_')}_{a}" for a in sorted(self.bus_sim.packs)} if bus else {}
+        self.aliases += list(self.bus_aliases.values())
+        # Per family battery: its config type, and its simulator on a pty or its BLE peripheral.
+        self.family_types: dict[str, str] = {}
+        self.family_sims: dict[str, Any] = {}
+        self.family_servers: dict[str, PtyServer] = {}
+        self.family_peripherals: dict[str, Peripheral] = {}
+        for kind in families:
+            nth = list(self.family_types.values()).count(kind)
+            alias = kind.replace("-", "_") + (str(nth) if nth else "")
+            self.family_types[alias] = kind
+            if kind in BLE_PERIPHERALS:
+                index = nth + (len(ble_layouts) if kind == "jk" else 0)
+                peripheral = make_peripheral(kind, index=index, seed=200 + len(self.family_types))
+                self.family_peripherals[alias] = peripheral
+                self.family_sims[alias] = peripheral.bms
+            else:
+                sim = make_simulator(kind, seed=200 + len(self.family_types))
+                self.family_sims[alias] = sim
+                self.family_servers[alias] = PtyServer(sim, link=str(tmp / f"tty_{alias}"))
+            self.aliases.append(alias)
         self.bluez: FakeBlueZ | None = None
         self.proc: subprocess.Popen | None = None
         self.bus: MessageBus | None = None
@@ -122,6 +153,12 @@ class DaemonHarness:
             listen = ["    listen: true"] if self.pb_bus is not None and self.pb_bus.master is not None else []
             for address in self.pb_addresses:
                 lines += ["  - type: jk-pb", f"    port: {port}", f"    address: {address}", f"    alias: pb{address}", *listen]
+        for address, alias in self.bus_aliases.items():
+            lines += [f"  - type: {self.bus_type}", f"    port: {self.tmp / 'ttyBUS'}", f"    address: {address}", f"    alias: {alias}"]
+        for alias, kind in self.family_types.items():
+            peripheral = self.family_peripherals.get(alias)
+            where = f"address: {peripheral.address}" if peripheral is not None else f"port: {self.tmp / f'tty_{alias}'}"
+            lines += [f"  - type: {kind}", f"    {where}", f"    alias: {alias}"]
         return "\n".join(lines) + "\n"
 
     async def start(self, *, with_settings: bool = True, serve: bool = True, log_level: str = "debug") -> None:
@@ -136,10 +173,10 @@ class DaemonHarness:
             if not serve and isinstance(server, TcpServer):
                 server.refuse(True)
         env = {**self.private.env(), "PYTHONPATH": str(_PACKAGE_ROOT)}
-        if self.ble_sims:
+        if self.ble_sims or self.family_peripherals:
             self.bluez = FakeBlueZ(self.private.address)
             await self.bluez.start()
-            for sim in self.ble_sims:
+            for sim in [*self.ble_sims, *self.family_peripherals.values()]:
                 self.bluez.add_peripheral(sim)
             env.update(self.ble_env())
         config = self.tmp / "dbus-bms.yaml"
@@ -154,7 +191,8 @@ class DaemonHarness:
         )
 
     def _all_servers(self) -> list[PtyServer | TcpServer]:
-        return [*self.servers, *([self.pb_server] if self.pb_server is not None else [])]
+        return [*self.servers, *([self.pb_server] if self.pb_server is not None else []),
+                *([self.bus_server] if self.bus_server is not None else []), *self.family_servers.values()]
 
     async def start_settings(self) -> None:
         """Starts the localsettings stand-in: by ``start``, or later, as on a GX where it comes up late."""
@@ -198,15 +236,18 @@ class DaemonHarness:
             self.bus.disconnect()
         self.log.close()
 
-    def service(self, i: int = 0) -> str:
-        """The bus name of battery ``i``: the serial ones first, then the BLE ones, then the PB packs."""
-        return f"{BATTERY_PREFIX}{self.aliases[i]}"
+    def service(self, i: int | str = 0) -> str:
+        """The bus name of battery ``i`` (or of the battery aliased ``i``): the serial ones first,
+        then the BLE ones, the PB packs, the families."""
+        return f"{BATTERY_PREFIX}{i if isinstance(i, str) else self.aliases[i]}"
 
-    async def items(self, i: int = 0) -> dict[str, Any]:
+    async def items(self, i: int | str = 0) -> dict[str, Any]:
         assert self.bus is not None
         return await get_items(self.bus, self.service(i))
 
-    async def wait_for(self, predicate: Callable[[dict[str, Any]], bool], i: int = 0, timeout: float = 30.0) -> dict[str, Any]:
+    async def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], i: int | str = 0, timeout: float = 30.0
+    ) -> dict[str, Any]:
         """Polls the published tree until ``predicate`` holds; the bound only guards against a hang."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout

@@ -5,6 +5,9 @@ taken as JBD firmware takes them: 0x5678 to register 0x00 enters factory mode, 0
 to 0x01 leaves it, and the FET control register 0xE1 is written only in factory mode; outside it
 the BMS refuses with status 0x80 and changes nothing. A FET the host forbids opens, and the
 protection word shows the software lock while any is forbidden.
+
+Behind a BLE module (``JbdBleModule``) with a ``password``, the BMS answers nothing on a link until
+the link was given that password in the module's own ``FF AA 15`` frame; a wrong one is refused.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import struct
 from ..model import DeviceInfo
 from ..protocols import jbd
 from ..protocols.framing import good_frames
+from .ble_bridge import UartBridgePeripheral
 from .faults import Fault, apply_fault
 from .pack import SimPack
 
@@ -40,10 +44,19 @@ class JbdSimulator:
         self.writes = 0
         self.takes_writes = True
         self.refused_writes = 0
+        # A BLE module's password (None: it has none) and whether this link was given it.
+        self.password: str | None = None
+        self.unlocked = False
+        self.unlock_attempts = 0
         self._rng = random.Random(seed)
         self._rx = jbd.JbdAssembler()
+        self._unlock_rx = jbd.UnlockAssembler()
 
     def handle(self, data: bytes) -> bytes:
+        if data.startswith(jbd.UNLOCK_HEADER):
+            return self._unlock(data)
+        if self.password is not None and not self.unlocked:
+            return b""
         self._rx.feed(data)
         out = bytearray()
         for frame in good_frames(self._rx):  # a real BMS ignores a request it cannot read
@@ -55,6 +68,19 @@ class JbdSimulator:
             elif frame[1] == jbd.WRITE:
                 self.writes += 1
                 out += self._faulty(self._write(frame[2], frame[4:-3]))
+        return bytes(out)
+
+    def _unlock(self, data: bytes) -> bytes:
+        self._unlock_rx.feed(data)
+        out = bytearray()
+        for frame in good_frames(self._unlock_rx):
+            if frame[2] != jbd.CMD_PASSWORD:
+                continue
+            self.unlock_attempts += 1
+            # What a module without a password answers is not recorded: it is taken to accept any.
+            accepted = self.password is None or jbd.password_of(frame) == self.password
+            self.unlocked = self.unlocked or accepted
+            out += self._faulty(jbd.build_unlock_reply(accepted))
         return bytes(out)
 
     def _faulty(self, reply: bytes) -> bytes:
@@ -95,3 +121,49 @@ class JbdSimulator:
         protections = self.protections | (jbd.SOFTWARE_LOCK if self.forbidden else 0)
         sample.device = DeviceInfo(sw_version=self.sw_version)
         return jbd.encode_basic(sample, protections=protections, fets=fets)
+
+
+class JbdBleModule(UartBridgePeripheral):
+    """A JBD behind its BLE module, advertising as real modules do: service FF00 (the DH04 kind:
+    FFF0, bridging on FFF1/FFF2) and manufacturer data that is the module's MAC, reversed. The module
+    forgets the password when a link ends. Fault: ``drop_after`` N drops the link after the next N
+    notifications, in the middle of a reply."""
+
+    def __init__(self, bms: JbdSimulator, *, address: str, name: str, dh04: bool = False, seed: int = 1) -> None:
+        mac = bytes.fromhex(address.replace(":", ""))[::-1]
+        service, notify, write = (
+            (jbd.BLE_DH04_SERVICE_UUID, jbd.BLE_DH04_NOTIFY_UUID, jbd.BLE_DH04_WRITE_UUID) if dh04
+            else (jbd.BLE_SERVICE_UUID, jbd.BLE_NOTIFY_UUID, jbd.BLE_WRITE_UUID)
+        )
+        super().__init__(
+            bms, address=address, name=name, service_uuid=service, notify_uuid=notify, write_uuid=write,
+            manufacturer_data={int.from_bytes(mac[:2], "little"): mac[2:]}, seed=seed,
+        )
+        self.drop_after: int | None = None
+
+    def notify(self, char_uuid: str, data: bytes) -> bool:
+        sent = super().notify(char_uuid, data)
+        if self.drop_after is not None:
+            self.drop_after -= 1
+            if self.drop_after <= 0:
+                self.drop_after = None
+                self.drop_connection()
+        return sent
+
+    def on_disconnect(self) -> None:
+        self.bms.unlocked = False
+
+
+# Names JBD modules advertise, as recorded: the default one and two hardware names.
+BLE_NAMES = ("xiaoxiang BMS", "SP17S005P17S120A", "DP04S007L4S100A")
+
+
+def jbd_ble_module(index: int, *, cells: int = 16, seed: int = 1, dh04: bool = False) -> JbdBleModule:
+    """Simulated JBD BLE module number ``index`` (MAC A4:C1:38:00:00:<index + 1>) on a fresh pack."""
+    return JbdBleModule(
+        JbdSimulator(SimPack(cells=cells, seed=seed), seed=seed),
+        address=f"A4:C1:38:00:00:{index + 1:02X}",
+        name=BLE_NAMES[index % len(BLE_NAMES)],
+        dh04=dh04,
+        seed=seed,
+    )

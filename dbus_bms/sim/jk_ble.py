@@ -60,7 +60,7 @@ class JkBlePeripheral(Peripheral):
             service_uuids=[SERVICE_UUID],
             services=[Service(SERVICE_UUID, [Char(CHAR_UUID, ["read", "write", "write-without-response", "notify"])])],
         )
-        self.model = model
+        self.model = self.bms = model
         self.stream_interval = stream_interval
         self.chunk = chunk
         self.ble_fault = BleFault.NONE

@@ -24,6 +24,7 @@ from ..model import DeviceInfo, Sample
 from ..protocols import jk02, jk_pb
 from .faults import Fault, apply_fault
 from .pack import SimPack
+from .pack_bus import BusPacks
 
 MODEL, HW_VERSION, SW_VERSION = "JK_PB2A16S20P", "15A", "15.41"
 # The device-info record keeps the name the owner gave the pack here; the factory serial is at 86.
@@ -91,17 +92,6 @@ class PbPack:
     def switches(self) -> bytes:
         """The control registers' bytes as FC3 returns them."""
         return b"".join(struct.pack(">I", int(bool(getattr(self.settings, name)))) for name in _SWITCHES.values())
-
-
-class BusPacks:
-    """Every pack on the bus, moved on together: what a server advances as the device's ``pack``."""
-
-    def __init__(self, packs: Iterable[PbPack]) -> None:
-        self.packs = list(packs)
-
-    def advance(self, dt: float) -> None:
-        for p in self.packs:
-            p.pack.advance(dt)
 
 
 @dataclass

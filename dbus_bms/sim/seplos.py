@@ -1,4 +1,5 @@
-"""A Seplos v2 BMS answering its RS485 ASCII protocol, driven by a simulated pack.
+"""A Seplos v2 BMS answering its RS485 ASCII protocol, driven by a simulated pack; several of
+them on one line make a bus (``SeplosBus``).
 
 It answers telemetry (0x42), alarms (0x44) and the device name (0x51) at its own address, refuses
 any other command with return code 0x04 as the protocol asks, and stays silent to a request for
@@ -15,6 +16,7 @@ from ..protocols.errors import ProtocolError
 from ..protocols.framing import good_frames
 from .faults import Fault, apply_fault
 from .pack import SimPack
+from .pack_bus import PackBus
 
 _COMMAND_NOT_SUPPORTED = 0x04
 
@@ -60,3 +62,18 @@ class SeplosSimulator:
         else:
             return seplos.build_frame(_COMMAND_NOT_SUPPORTED, address=self.address)
         return seplos.build_frame(0x00, info, address=self.address)
+
+
+class SeplosBus(PackBus):
+    """Several Seplos v2 packs on one RS485 line, each at its address with its own pack and fault;
+    feed it what the host wrote, it returns what the packs send back. ``echo``: an adapter that
+    puts the host's own bytes in front of every reply."""
+
+    def __init__(self, addresses: tuple[int, ...] = (0, 1), *, cells: int = 16, seed: int = 7, echo: bool = False) -> None:
+        if len(set(addresses)) != len(addresses) or not all(0 <= a <= 15 for a in addresses):
+            raise ValueError(f"addresses {addresses} are not distinct ones of 0-15")
+        super().__init__({a: SeplosSimulator(SimPack(cells=cells, seed=seed + a), address=a, seed=seed + a)
+                          for a in addresses}, echo=echo)
+
+    def handle(self, data: bytes) -> bytes:
+        return (data if self.echo else b"") + b"".join(sim.handle(data) for sim in self.packs.values())

@@ -3,26 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
-from .ant import AntSimulator
-from .daly import DalySimulator
+from .ant import AntSimulator, ant_ble_module
+from .ble_peripheral import Peripheral
+from .daly import DalySimulator, daly_ble_module
 from .faults import Fault
-from .jbd import JbdSimulator
+from .jbd import JbdSimulator, jbd_ble_module
+from .jbd_up import JbdUpBus
 from .jk_nw import JkNwSimulator
 from .jk_pb import JkPbBus
 from .pack import SimPack
 from .pty_server import PtyServer
 from .seplos import SeplosSimulator
+from .seplos_ble import seplos_ble_module
+from .seplos_v3 import SeplosV3Bus
 
-SIMULATORS = ("jk-nw", "jk-pb", "jbd", "daly", "seplos", "ant", "ant-legacy")
-BLE_SIMULATORS = ("jk",)
+SIMULATORS = ("jk-nw", "jk-pb", "jbd", "daly", "seplos", "seplos-v3", "jbd-up", "ant", "ant-legacy")
 
 
 def make_simulator(kind: str, *, cells: int = 16, seed: int = 1, packs: int = 3, master: bool = False):
     """A simulated BMS of ``kind`` on fresh packs of ``cells`` cells: one JK NW, or for ``jk-pb``
-    a bus of ``packs`` packs (at 1.., or with ``master`` a master at 0 and slaves at 1..)."""
+    a bus of ``packs`` packs (at 1.., or with ``master`` a master at 0 and slaves at 1..); for
+    ``seplos-v3`` and ``jbd-up`` a bus of ``packs`` packs at 1.."""
     if kind == "jk-pb":
         return JkPbBus.with_packs(packs, master=master, cells=cells, seed=seed)
+    if kind == "seplos-v3":
+        return SeplosV3Bus.with_packs(packs, cells=cells, seed=seed)
+    if kind == "jbd-up":
+        return JbdUpBus.with_packs(packs, cells=cells, seed=seed)
     if kind == "jk-nw":
         return JkNwSimulator(SimPack(cells=cells, seed=seed))
     if kind == "jbd":
@@ -34,6 +43,38 @@ def make_simulator(kind: str, *, cells: int = 16, seed: int = 1, packs: int = 3,
     if kind in ("ant", "ant-legacy"):
         return AntSimulator(SimPack(cells=cells, seed=seed), legacy=kind == "ant-legacy")
     raise ValueError(f"unknown simulator {kind!r}; known: {', '.join(SIMULATORS)}")
+
+
+def _jk_peripheral(index: int, *, cells: int, seed: int, layout: str = "32s") -> Peripheral:
+    from .jk_ble import JkBlePeripheral, ble_address
+    from .jk_records import JkRecordSimulator
+
+    model = JkRecordSimulator(SimPack(cells=cells, seed=seed), layout=layout, serial=f"SIMBLE{index:03d}")
+    return JkBlePeripheral(model, address=ble_address(index), seed=seed)
+
+
+# The simulated BLE BMS of each BLE ``type:``: number ``index`` of its kind, on a fresh pack. Each
+# family's MAC lies in a block of its own, so several families can share one fake BlueZ.
+BLE_PERIPHERALS: dict[str, Callable[..., Peripheral]] = {
+    "jk": _jk_peripheral,
+    "jbd-ble": jbd_ble_module,
+    "ant-ble": ant_ble_module,
+    "daly-ble": daly_ble_module,
+    "seplos-ble": seplos_ble_module,
+}
+
+
+BLE_SIMULATORS = tuple(BLE_PERIPHERALS)
+
+
+def make_peripheral(kind: str, *, index: int = 0, cells: int = 16, seed: int = 1, **options: str) -> Peripheral:
+    """Simulated BLE BMS number ``index`` of the BLE type ``kind``, for the fake BlueZ; ``options``
+    are the family's own (a JK's ``layout``). Its simulated BMS is its ``bms``."""
+    try:
+        make = BLE_PERIPHERALS[kind]
+    except KeyError:
+        raise ValueError(f"no simulated BLE BMS of type {kind!r}; known: {', '.join(BLE_PERIPHERALS)}") from None
+    return make(index, cells=cells, seed=seed, **options)
 
 
 async def serve_pty(
@@ -69,25 +110,23 @@ async def serve_tcp(
 
 
 async def serve_ble(
-    *, layout: str = "32s", bus_address: str | None = None, fault: Fault = Fault.NONE, cells: int = 16
+    kind: str = "jk", *, layout: str = "32s", bus_address: str | None = None, fault: Fault = Fault.NONE, cells: int = 16
 ) -> None:
-    """Serves a simulated BLE JK through a fake BlueZ: on ``bus_address``, else on a private bus of
-    its own. Prints the bus address and the device's MAC, then serves until cancelled."""
+    """Serves a simulated BLE BMS of type ``kind`` (a JK in ``layout``) through a fake BlueZ: on
+    ``bus_address``, else on a private bus of its own. Prints the bus address and the device's MAC,
+    then serves until cancelled."""
     from .fake_bluez import FakeBlueZ
     from .bus import PrivateBus
-    from .jk_ble import JkBlePeripheral, ble_address
-    from .jk_records import JkRecordSimulator
 
-    model = JkRecordSimulator(SimPack(cells=cells), layout=layout)
-    model.fault = fault
-    sim = JkBlePeripheral(model, address=ble_address(0))
+    sim = make_peripheral(kind, cells=cells, **({"layout": layout} if kind == "jk" else {}))
+    sim.bms.fault = fault
     private = PrivateBus() if bus_address is None else None
     address = private.start() if private is not None else bus_address
     try:
         async with FakeBlueZ(address) as bluez:
             bluez.add_peripheral(sim)
             print(f"DBUS_SYSTEM_BUS_ADDRESS={address}", flush=True)
-            print(f"{sim.address} {sim.name} (JK, {layout} layout)", flush=True)
+            print(f"{sim.address} {sim.name} ({kind}{f', {layout} layout' if kind == 'jk' else ''})", flush=True)
             await asyncio.Event().wait()
     finally:
         if private is not None:

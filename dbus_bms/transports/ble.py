@@ -236,6 +236,22 @@ class BleTransport:
         n, self._overflowed = self._overflowed, 0
         return n
 
+    def discard_input(self) -> int:
+        """Drops what was notified unasked since the last exchange (a module that keeps sending
+        between polls) and returns how many bytes that was, those the full buffer lost included."""
+        n = len(self._buffer) + self.take_overflowed()
+        self._buffer.clear()
+        return n
+
+    @property
+    def open_bound(self) -> float:
+        """How long ``open`` may take from here: a scan and a connect while no link is up."""
+        return 0.0 if self.is_open else self.scan_timeout + self.connect_timeout
+
+    async def between_polls(self) -> None:
+        """End of a poll (the interface the byte-stream links share): ``release``."""
+        await self.release()
+
     async def release(self) -> None:
         """End of a poll: disconnects in connect-per-poll mode, keeps the link otherwise."""
         if not self.keep_alive:

@@ -102,6 +102,15 @@ class StreamTransport:
         self._free_reads = FREE_READS
         self._transport.write(data)
 
+    # Opening is quick (a gateway's connect is bounded by its own short timeout): a poll's margin
+    # covers it, unlike a BLE link's scan and connect.
+    open_bound = 0.0
+
+    async def between_polls(self) -> None:
+        """End of a poll: nothing is asked until the next one, and what the line sends meanwhile
+        waits in the kernel, to be dropped (counted) before the next request."""
+        self.pause()
+
     def pause(self) -> None:
         """Stops reading until the next ``write`` or ``read``."""
         if self._transport is not None and not self._paused:

@@ -31,6 +31,11 @@ NAME_WRITE_SPACING = 5.0
 
 log = logging.getLogger("dbus_bms.victron")
 
+# The seconds charge control's absorption clock has counted (time at the charge voltage with the
+# cells together), while the pack is in absorption; invalid in every other stage and in the fail-safe.
+# No Victron path carries it, so the name is dbus-bms's own.
+ABSORPTION_PATH = "/Info/AbsorptionTime"
+
 _MEASUREMENTS = (
     "/Dc/0/Voltage", "/Dc/0/Current", "/Dc/0/Power", "/Dc/0/Temperature", "/Soc", "/Soh", "/Capacity",
     "/ConsumedAmphours", "/TimeToGo", "/Voltages/Sum", "/Voltages/Diff", "/System/MinCellVoltage",
@@ -42,7 +47,7 @@ _STATIC = (
     "/System/NrOfCellsPerBattery", "/System/NrOfModulesOnline", "/System/NrOfModulesOffline",
     "/System/NrOfModulesBlockingCharge", "/System/NrOfModulesBlockingDischarge", "/InstalledCapacity",
     "/Info/MaxChargeVoltage", "/Info/MaxChargeCurrent", "/Info/MaxDischargeCurrent", "/Info/ChargeMode",
-    "/Info/ChargeLimitation", "/Info/DischargeLimitation", "/Io/AllowToCharge", "/Io/AllowToDischarge",
+    "/Info/ChargeLimitation", "/Info/DischargeLimitation", ABSORPTION_PATH, "/Io/AllowToCharge", "/Io/AllowToDischarge",
     "/Mgmt/Connection", "/Mgmt/LinkQuality", "/Connected", "/FirmwareVersion", "/HardwareVersion", "/Serial",
     "/ProductName", "/State", "/Info/BatteryLowVoltage", "/Info/ChargeRequest", "/System/NrOfBatteries",
     "/System/BatteriesParallel", "/System/BatteriesSeries",
@@ -347,9 +352,11 @@ class BatteryService:
     def publish(
         self, sample: Sample | None, limits: Limits, *, connection_text: str | None = None,
         link_quality: float | None = None, history: History | None = None, since_full: float | None = None,
+        absorption: float | None = None,
     ) -> None:
         """``history`` fills /History/* (left as they are without it); ``since_full``: seconds
-        since the last full charge, None while unknown."""
+        since the last full charge, None while unknown; ``absorption``: the absorption clock (s),
+        None outside absorption."""
         v: dict[str, Any] = {
             "/Info/MaxChargeVoltage": limits.cvl,
             "/Info/MaxChargeCurrent": limits.ccl,
@@ -359,6 +366,7 @@ class BatteryService:
             "/Info/ChargeMode": limits.charge_mode,
             "/Info/ChargeLimitation": limits.charge_limitation,
             "/Info/DischargeLimitation": limits.discharge_limitation,
+            ABSORPTION_PATH: None if absorption is None or limits.stale else round(absorption),
             "/Connected": 0 if limits.stale else 1,
             "/State": STATE_ERROR if limits.stale else STATE_RUNNING,
             "/Mgmt/Connection": connection_text or self.connection,

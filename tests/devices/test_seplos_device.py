@@ -1,17 +1,21 @@
-"""The Seplos v2 device over the real serial transport against the pty simulator, and once through
-a simulated RS485-TCP gateway."""
+"""The Seplos v2 device over the real serial transport against the pty simulator, once through a
+simulated RS485-TCP gateway, and several packs on one port."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from dbus_bms.config import parse_config
-from dbus_bms.devices.base import ControlUnsupported
+from dbus_bms.config import ConfigError, parse_config
+from dbus_bms.devices.base import ControlUnsupported, DeviceError
 from dbus_bms.devices.registry import create_device
 from dbus_bms.devices.seplos import SeplosDevice
 from dbus_bms.protocols import seplos
 from dbus_bms.sim.pack import SimPack
-from dbus_bms.sim.seplos import SeplosSimulator
+from dbus_bms.sim.faults import Fault
+from dbus_bms.sim.pty_server import PtyServer
+from dbus_bms.sim.seplos import SeplosBus, SeplosSimulator
 from dbus_bms.sim.tcp_server import TcpServer
 
 
@@ -85,3 +89,44 @@ async def test_config_builds_it_at_19200_baud_and_reads_through_a_gateway():
     finally:
         await device.close()
         server.stop()
+
+
+@pytest.mark.parametrize("echo", [False, True], ids=["plain", "echoing adapter"])
+async def test_packs_on_one_port_are_read_each_at_its_address(tmp_path, echo):
+    bus = SeplosBus((0, 1, 5), echo=echo)
+    for address, current in ((0, -4.0), (1, 7.5), (5, 0.0)):
+        bus.packs[address].pack.current_override = current
+        bus.packs[address].pack.advance(1.0)
+    server = PtyServer(bus, link=str(tmp_path / "ttySeplos"), advance=False)
+    port = server.start()
+    # The pack at 0 configured as before, without an address; the others with theirs.
+    devices = [SeplosDevice(port, timeout=0.3), SeplosDevice(port, 1, timeout=0.3), SeplosDevice(port, 5, timeout=0.3)]
+    try:
+        samples = await asyncio.gather(*(d.poll() for d in devices))
+        for address, sample in zip((0, 1, 5), samples):
+            assert sample.cell_voltages == pytest.approx(bus.packs[address].pack.sample().cell_voltages, abs=0.0005)
+            assert sample.current == pytest.approx(bus.packs[address].pack.current, abs=0.01)
+        assert [d.connection for d in devices] == [f"Serial {port}", f"Serial {port} address 1", f"Serial {port} address 5"]
+        assert [d.fallback_id for d in devices] == [f"seplos_{port}", f"seplos_{port}_1", f"seplos_{port}_5"]
+        assert all(d.stats.bad_frames == 0 for d in devices)
+
+        bus.packs[1].fault = Fault.SILENT
+        results = await asyncio.gather(*(d.poll() for d in devices), return_exceptions=True)
+        assert isinstance(results[1], DeviceError) and "pack 1" in str(results[1])
+        assert results[0].cell_voltages and results[2].cell_voltages
+    finally:
+        for device in devices:
+            await device.close()
+        server.stop()
+
+
+def test_a_port_of_packs_in_the_config():
+    text = ("batteries:\n  - type: seplos\n    port: /dev/ttyUSB0\n  - type: seplos\n    port: /dev/ttyUSB0\n    address: 1\n"
+            "  - type: seplos\n    port: /dev/ttyUSB1\n")
+    one, two, alone = parse_config(text).batteries
+    assert (one.address, one.alias, two.address, two.alias, alone.alias) == (None, "ttyUSB0", "1", "ttyUSB0_1", "ttyUSB1")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text + "  - type: seplos\n    port: /dev/ttyUSB0\n    address: 0\n")
+    assert "0 is already the address of the battery on line 2 on this port" in str(caught.value)
+    with pytest.raises(ConfigError, match="16 is not a pack's address: 0-15 as its DIP switches set it"):
+        parse_config("batteries:\n  - type: seplos\n    port: /dev/ttyUSB0\n    address: 16\n")

@@ -4,6 +4,7 @@ and fuzzing."""
 from __future__ import annotations
 
 import os
+from datetime import datetime
 
 import pytest
 from hypothesis import given, settings
@@ -299,3 +300,24 @@ def test_any_well_framed_replies_decode_or_raise_protocol_error(replies):
         return
     assert s.soc is None or 0 <= s.soc <= 100
     assert len(s.cell_voltages or ()) <= 3 * 255 and len(s.temperatures or ()) <= 7 * 255
+
+
+def test_the_soc_frame_carries_the_clock_and_the_soc_in_tenths():
+    frame = daly.build_set_soc(87.6, datetime(2026, 12, 2, 3, 4, 5), address=daly.BLE_HOST_ADDRESS)
+    assert frame.hex() == "a5802108" + "1a0c02030405" + "036c" + f"{sum(frame[:12]) & 0xFF:02x}"
+    assert daly.parse_set_soc(frame) == (87.6, datetime(2026, 12, 2, 3, 4, 5))
+    assert daly.set_soc_taken(daly.build_frame(1, daly.SET_SOC, b"\x01"))
+    assert not daly.set_soc_taken(daly.build_frame(1, daly.SET_SOC, b"\x00"))
+
+
+@pytest.mark.parametrize("percent", [-0.1, 100.1, float("nan"), float("inf")])
+def test_a_soc_outside_0_to_100_is_not_framed(percent):
+    with pytest.raises(ValueError, match="0-100"):
+        daly.build_set_soc(percent, datetime(2026, 1, 1))
+
+
+def test_a_soc_frame_with_a_bad_clock_or_soc_is_a_protocol_error():
+    with pytest.raises(ProtocolError, match="bad clock"):
+        daly.parse_set_soc(daly.build_frame(0x40, daly.SET_SOC, bytes([26, 13, 1, 0, 0, 0, 0, 10])))
+    with pytest.raises(ProtocolError, match="1000.1 %"):
+        daly.parse_set_soc(daly.build_frame(0x40, daly.SET_SOC, bytes([26, 1, 1, 0, 0, 0, 0x27, 0x11])))

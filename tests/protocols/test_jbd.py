@@ -307,3 +307,48 @@ def test_well_framed_replies_with_any_data_only_raise_protocol_error(register, s
         jbd.decode([frame])
     except ProtocolError:
         pass
+
+
+def test_the_password_frames_are_the_recorded_bytes():
+    # source: patman15/aiobmsble tests/bms/test_jbd_bms.py, test_update_secret[correct_secret]
+    [unlock, *_] = FRAMES["aiobmsble-jbd-update-secret-correct-secret"]["sequence"]
+    assert jbd.build_unlock("000000").hex() == unlock["request_hex"]
+    assert jbd.build_unlock_reply(True).hex() == unlock["response_hex"]
+    assert jbd.password_of(bytes.fromhex(unlock["request_hex"])) == "000000"
+    asm = jbd.UnlockAssembler()
+    for piece in ["77dd", unlock["response_hex"][:6], unlock["response_hex"][6:]]:  # after junk, in two pieces
+        asm.feed(bytes.fromhex(piece))
+    answer = asm.next_frame()
+    assert jbd.unlock_accepted(answer) and asm.discarded_bytes == 2
+    assert not jbd.unlock_accepted(jbd.build_unlock_reply(False))
+
+
+def test_a_corrupt_or_foreign_password_frame_is_a_protocol_error():
+    asm = jbd.UnlockAssembler()
+    asm.feed(bytes.fromhex("ffaa15010017") + jbd.build_unlock_reply(True))
+    with pytest.raises(ProtocolError, match="bad checksum"):
+        asm.next_frame()
+    assert jbd.unlock_accepted(asm.next_frame())
+    with pytest.raises(ProtocolError):
+        jbd.unlock_accepted(jbd.READ_BASIC)
+    with pytest.raises(ProtocolError):
+        jbd.password_of(jbd.build_unlock_reply(True)[:4])
+    with pytest.raises(ValueError):
+        jbd.build_unlock("")
+
+
+@settings(max_examples=EXAMPLES)
+@given(st.binary(max_size=300), st.lists(st.integers(1, 32), max_size=12))
+def test_any_bytes_through_the_password_assembler_only_raise_protocol_error(data, cuts):
+    asm = jbd.UnlockAssembler()
+    pos = 0
+    for cut in [*cuts, len(data)]:
+        asm.feed(data[pos : pos + cut])
+        pos += cut
+        for frame in drain(asm):
+            if isinstance(frame, bytes):
+                for decoder in (jbd.unlock_accepted, jbd.password_of):
+                    try:
+                        decoder(frame)
+                    except ProtocolError:
+                        pass
