@@ -88,7 +88,8 @@ DEVICE_TYPES: dict[str, DeviceKind] = {
     ),
     # A pack answers within 40 ms at 19200 baud; one that does not costs the bus 0.4 s.
     "seplos-v3": DeviceKind(
-        "Seplos v3 (10E and later) on an RS485 bus, Modbus RTU: packs at addresses 0-15", "serial", (),
+        "Seplos v3 (10E and later) on an RS485 bus, Modbus RTU: packs at addresses 0-15; protocol: 200a (boards "
+        "up to 200 A, the default) or 400a (boards of 300 A and 400 A, which count the current in 0.1 A)", "serial", ("200a", "400a"),
         "seplos_v3:SeplosV3Device", bus=True, timeout=0.4, baudrate=19200, addresses=range(0, 16),
     ),
     # A status reply of 16 cells is 168 bytes, 175 ms at 9600 baud.

@@ -10,6 +10,7 @@ every ``SETTINGS_EVERY`` seconds. Read only: the protocol's switch registers are
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
 
@@ -40,9 +41,17 @@ class SeplosV3Device(BusDevice):
     # packs' RS485 transceivers turning round.
     gap = 0.05
 
-    def __init__(self, port: str, address: int, *, baudrate: int | None = None, timeout: float | None = None) -> None:
+    def __init__(
+        self, port: str, address: int, *, baudrate: int | None = None, timeout: float | None = None,
+        protocol: str | None = None,
+    ) -> None:
         if address not in seplos_v3.ADDRESSES:
             raise ValueError(f"Seplos v3 address {address} is not 0-15")
+        board = protocol or seplos_v3.DEFAULT_BOARD
+        if board not in seplos_v3.CURRENT_UNITS:
+            raise ValueError(f"unknown Seplos v3 board {protocol!r}; choices: {', '.join(seplos_v3.CURRENT_UNITS)}")
+        # The unit of the pack's current, which its frames do not tell: the board's rating does.
+        self.current_unit = seplos_v3.CURRENT_UNITS[board]
         super().__init__(port, address, baudrate=baudrate or _KIND.baudrate or 19200,
                          timeout=timeout if timeout is not None else _KIND.timeout or 0.5)
         self.settings: seplos_v3.PackSettings | None = None
@@ -55,7 +64,7 @@ class SeplosV3Device(BusDevice):
             address = int(cfg.address)
         except (TypeError, ValueError):
             raise ValueError(f"a Seplos v3 pack's address is its RS485 address 0-15, not {cfg.address!r}") from None
-        return cls(cfg.port, address, baudrate=cfg.baudrate, timeout=cfg.timeout)
+        return cls(cfg.port, address, baudrate=cfg.baudrate, timeout=cfg.timeout, protocol=getattr(cfg, "protocol", None))
 
     async def exchange(self) -> Sample:
         now = asyncio.get_running_loop().time()
@@ -72,7 +81,8 @@ class SeplosV3Device(BusDevice):
         pia = await self._required(seplos_v3.PIA)
         pib = await self._required(seplos_v3.PIB)
         pic = await self._required(seplos_v3.PIC)
-        return self.decoded(seplos_v3.decode_pack, pia, pib, pic, self.settings)
+        return self.decoded(functools.partial(seplos_v3.decode_pack, current_unit=self.current_unit), pia, pib, pic,
+                            self.settings)
 
     async def _refresh_settings(self, now: float) -> None:
         # The reading does without them (all cell slots with a voltage, four sensors): a pack that

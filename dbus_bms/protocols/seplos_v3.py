@@ -10,8 +10,8 @@ master also answers for the whole system: EIA, EIB, EIC (0x2000, 0x2100, 0x2200)
 protocol (PCT, 0x1800). Registers are big-endian, 32-bit EIA values low word first, temperatures
 in 0.1 K above absolute zero.
 
-Boards of 300 A and 400 A send the PIA current in 0.1 A; boards of 200 A and less, which this
-codec reads, in 0.01 A.
+Boards of 300 A and 400 A send the PIA current in 0.1 A, boards of 200 A and less in 0.01 A: the
+frames do not say which, the owner does (``CURRENT_UNITS``, the config's ``protocol``).
 """
 
 from __future__ import annotations
@@ -25,6 +25,10 @@ from .crc import crc16
 from .errors import ProtocolError
 from .framing import HeaderBuffer
 from .seplos import CELL_TEMPERATURE_EVENTS, VOLTAGE_EVENTS
+
+# The unit of PIA's current by the board's rating, as the config's ``protocol`` names it.
+CURRENT_UNITS = {"200a": 0.01, "400a": 0.1}
+DEFAULT_BOARD = "200a"
 
 FC_COILS = 0x01
 FC_INPUTS = 0x04
@@ -224,9 +228,12 @@ class PackValues:
     mosfet_temperature: float
 
 
-def decode_values(pia: bytes, pib: bytes, *, cells: int | None = None, sensors: int | None = None) -> PackValues:
+def decode_values(
+    pia: bytes, pib: bytes, *, cells: int | None = None, sensors: int | None = None, current_unit: float = 0.01
+) -> PackValues:
     """PIA (17 registers or more) and PIB; ``cells`` and ``sensors`` as the pack's settings give
-    them, else every cell slot up to the last one with a voltage, and all four sensors."""
+    them, else every cell slot up to the last one with a voltage, and all four sensors;
+    ``current_unit`` the board's (``CURRENT_UNITS``)."""
     a, b = _words(pia, PIA, at_least=PIA.count), _words(pib, PIB)
     slots = list(b[:16])
     if cells is None:
@@ -238,7 +245,7 @@ def decode_values(pia: bytes, pib: bytes, *, cells: int | None = None, sensors: 
         raise ProtocolError(f"a Seplos v3 pack with {sensors} cell temperature sensors")
     return PackValues(
         voltage=a[0] / 100,
-        current=_signed(a[1]) / 100,
+        current=round(_signed(a[1]) * current_unit, 2),
         capacity_remaining=a[2] / 100,
         capacity_full=a[3] / 100,
         soc=a[5] / 10,
@@ -415,9 +422,12 @@ def decode_via(data: bytes) -> DeviceInfo:
     )
 
 
-def decode_pack(pia: bytes, pib: bytes, pic: bytes, settings: PackSettings | None = None) -> Sample:
-    """One pack's reading from its PIA, PIB and PIC data."""
-    v = decode_values(pia, pib, cells=settings.cells if settings else None, sensors=settings.sensors if settings else None)
+def decode_pack(
+    pia: bytes, pib: bytes, pic: bytes, settings: PackSettings | None = None, *, current_unit: float = 0.01
+) -> Sample:
+    """One pack's reading from its PIA, PIB and PIC data; ``current_unit`` the board's."""
+    v = decode_values(pia, pib, cells=settings.cells if settings else None, sensors=settings.sensors if settings else None,
+                      current_unit=current_unit)
     events = decode_pic(pic)
     balancing = (events.balancing or [])[: len(v.cells)]
     return Sample(
@@ -500,10 +510,10 @@ def _kelvin(celsius_value: float) -> int:
     return round(celsius_value * 10) + 2731
 
 
-def encode_pia(sample: Sample) -> bytes:
+def encode_pia(sample: Sample, *, current_unit: float = 0.01) -> bytes:
     cells = sample.cell_voltages or []
     words = [
-        round((sample.voltage or 0) * 100), round((sample.current or 0) * 100) & 0xFFFF,
+        round((sample.voltage or 0) * 100), round((sample.current or 0) / current_unit) & 0xFFFF,
         round((sample.capacity_remaining or 0) * 100), round((sample.capacity_full or 0) * 100), 0,
         round((sample.soc or 0) * 10), round((sample.soh if sample.soh is not None else 100) * 10), sample.cycles or 0,
         round(sum(cells) / len(cells) * 1000) if cells else 0, _kelvin(max(sample.temperatures or [25.0])),

@@ -38,6 +38,8 @@ class V3Pack:
     # Names of blocks this pack's firmware refuses (as one without the version block).
     refuses: set[str] = field(default_factory=set)
     requests: int = 0
+    # The unit the board counts its current in (seplos_v3.CURRENT_UNITS).
+    current_unit: float = 0.01
 
     @classmethod
     def at(cls, address: int, *, cells: int = 16, seed: int = 1) -> V3Pack:
@@ -60,7 +62,7 @@ class V3Pack:
         if block.name in self.refuses:
             return None
         if block == seplos_v3.PIA:
-            return seplos_v3.encode_pia(self.sample())
+            return seplos_v3.encode_pia(self.sample(), current_unit=self.current_unit)
         if block == seplos_v3.PIB:
             return seplos_v3.encode_pib(self.sample(), ambient=round(self.pack.temperature - 1.0, 1))
         if block == seplos_v3.PIC:

@@ -153,3 +153,20 @@ def test_the_config_takes_packs_of_one_bus_at_their_addresses():
     assert "missing: the pack's RS485 address, as its DIP switches set it (0-15)" in text
     assert "16 is not a pack's address: 0-15 as its DIP switches set it" in text and "with listen: true" not in text
     assert "not used by type 'seplos-v3'" in text
+
+
+async def test_a_large_boards_current_is_read_in_its_own_unit_when_the_config_names_the_board(served):
+    # Boards of 300 A and 400 A count the current in 0.1 A; their frames do not say so.
+    bus = SeplosV3Bus((1,))
+    bus.packs[1].current_unit = 0.1
+    bus.packs[1].pack.current_override = 250.0
+    bus.packs[1].pack.advance(1.0)
+    port = served(bus)
+    large, default = SeplosV3Device(port, 1, protocol="400a"), SeplosV3Device(port, 1)
+    try:
+        assert (await large.poll()).current == 250.0
+        assert (await default.poll()).current == 25.0  # what a board left at the default shows
+    finally:
+        await close_all([large, default])
+    with pytest.raises(ValueError, match="choices: 200a, 400a"):
+        SeplosV3Device(port, 1, protocol="300")
