@@ -21,6 +21,8 @@ setup(
         # Builds the gui-v2 plugin and renders its pages (tools/gui_plugin.py).
         "gui": ["PySide6-Essentials>=6.8,<7"],
         "plot": ["matplotlib>=3.7"],
+        # Every BLE BMS aiobmsble reads (type: aiobmsble); the library needs Python 3.12.
+        "aiobmsble": ['aiobmsble>=0.31,<0.32; python_version >= "3.12"'],
     },
     entry_points={"console_scripts": ["dbus-bms=dbus_bms.cli:main"]},
 )

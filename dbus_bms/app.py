@@ -371,8 +371,10 @@ class Battery:
         ratio = f"{quality:.0%}" if quality is not None else "-"
         at = self.charge_state.last_time
         age = f"{now - at:.0f} s ago" if at is not None else "never"
+        # The GX's device page shows this text: while polls fail it must say so first, not "ok 20%".
+        failing = f"FAILING ({s.last_error}), " if s.recent and not s.recent[-1] else ""
         return (
-            f"{self.device.connection} ok {ratio}, last reading {age}, reconnects {s.reopens}, "
+            f"{self.device.connection} {failing}ok {ratio}, last reading {age}, reconnects {s.reopens}, "
             f"bad frames {s.bad_frames}, timeouts {s.timeouts}, junk bytes {s.discarded_bytes}"
         )
 

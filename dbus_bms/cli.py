@@ -7,10 +7,14 @@ import asyncio
 import json
 import logging
 import os
+import re
+import shutil
+import string
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from . import __version__
 from .model import Sample
@@ -19,12 +23,11 @@ from .protocols import jk02
 if TYPE_CHECKING:
     from .config import BatteryConfig, Config
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_NOT_BUILT = 0, 1, 2, 3
-
-
-def _not_built(what: str, issue: str) -> int:
-    print(f"dbus-bms: {what} is not built yet ({issue}).", file=sys.stderr)
-    return EXIT_NOT_BUILT
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+GX_CONFIG = Path("/data/dbus-bms/config.yaml")
+EXIT_STATUSES = ("exit status: 0 ok, 1 failed (no reply, undecodable bytes, a reading that cannot be true, "
+                 "invalid config), 2 bad usage")
+NO_DBUS_DAEMON = "dbus-daemon is not installed: install the Debian package dbus-daemon (./dev.sh does, as root)"
 
 
 def format_sample(sample: Sample) -> str:
@@ -85,6 +88,7 @@ def _print_sample(sample: Sample, as_json: bool) -> None:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
+    from .devices.plausibility import ReadingJudge, window_problems
     from .protocols.errors import ProtocolError
     from .protocols.registry import PROTOCOLS, decode_frames
 
@@ -95,19 +99,36 @@ def cmd_decode(args: argparse.Namespace) -> int:
     if not args.protocol or not args.hex:
         print("dbus-bms decode: give --protocol P and at least one HEX frame (or --list)", file=sys.stderr)
         return EXIT_USAGE
+    # A config's type is spelt jk-nw, a protocol jk_nw: both are meant the same.
+    protocol = args.protocol.replace("-", "_") if args.protocol.replace("-", "_") in PROTOCOLS else args.protocol
     frames = []
     for i, text in enumerate(args.hex, 1):
         cleaned = "".join(text.split()).replace(":", "")
+        if len(cleaned) % 2 and all(c in string.hexdigits for c in cleaned):
+            print(f"dbus-bms decode: frame {i} has an odd number of hex digits ({len(cleaned)}): one is missing "
+                  "or one too many", file=sys.stderr)
+            return EXIT_USAGE
         try:
             frames.append(bytes.fromhex(cleaned))
         except ValueError:
             print(f"dbus-bms decode: frame {i} is not hexadecimal: {text[:40]!r}", file=sys.stderr)
             return EXIT_USAGE
     try:
-        sample = decode_frames(args.protocol, frames)
+        sample = decode_frames(protocol, frames)
     except ProtocolError as exc:
         print(f"dbus-bms decode: {exc}", file=sys.stderr)
         return EXIT_FAIL
+    # A value no battery can show means the bytes were read with the wrong layout: refused. Values
+    # that only disagree with each other may be what the BMS really sent: shown, with a note.
+    impossible = window_problems(sample)
+    if impossible:
+        print(f"dbus-bms decode: the bytes decode as {protocol}, but the reading cannot be true "
+              f"({'; '.join(impossible)}): are they of another protocol or layout? (--list)", file=sys.stderr)
+        return EXIT_FAIL
+    verdict = ReadingJudge().judge(sample)
+    if verdict is not None:
+        print(f"dbus-bms decode: note: the daemon would refuse this reading ({'; '.join(verdict.problems)})",
+              file=sys.stderr)
     _print_sample(sample, args.json)
     return EXIT_OK
 
@@ -158,6 +179,10 @@ def _beyond_the_bms(config: Config, battery: BatteryConfig) -> list[str]:
 def cmd_run(args: argparse.Namespace) -> int:
     from .app import BusLost, run
 
+    if args.config == GX_CONFIG and not GX_CONFIG.exists():
+        print(f"dbus-bms run: no {GX_CONFIG}: give --config FILE, or write that one (see examples/dbus-bms.yaml)",
+              file=sys.stderr)
+        return EXIT_FAIL
     config = _load_config(args.config, "run")
     if config is None:
         return EXIT_FAIL
@@ -171,7 +196,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     except BusLost:
         return EXIT_FAIL
     except (OSError, ConnectionError) as exc:
-        logging.getLogger("dbus_bms").error("cannot connect to D-Bus: %s", exc)
+        bus = "session bus" if os.environ.get("DBUS_SESSION_BUS_ADDRESS") else "system bus"
+        address = os.environ.get("DBUS_SESSION_BUS_ADDRESS") or os.environ.get(
+            "DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/var/run/dbus/system_bus_socket")
+        logging.getLogger("dbus_bms").error("cannot connect to the D-Bus %s at %s: %s; is dbus-daemon running?",
+                                            bus, address, getattr(exc, "strerror", None) or exc)
         return EXIT_FAIL
     return EXIT_OK
 
@@ -221,7 +250,8 @@ def cmd_read(args: argparse.Namespace) -> int:
     try:
         sample = asyncio.run(once())
     except DeviceError as exc:
-        print(f"dbus-bms read: {exc}", file=sys.stderr)
+        # The link's failures say when it tries again, for the daemon's log; a single read does not.
+        print(f"dbus-bms read: {re.sub(r'; next attempt in [0-9.]+ s$', '', str(exc))}", file=sys.stderr)
         return EXIT_FAIL
     _print_sample(sample, args.json)
     return EXIT_OK
@@ -246,8 +276,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     ble = args.type in BLE_SIMULATORS
     tcp = args.tcp is not None
+    if ble and args.bus is None and shutil.which("dbus-daemon") is None:
+        print(f"dbus-bms simulate: {NO_DBUS_DAEMON}, or give --bus ADDRESS", file=sys.stderr)
+        return EXIT_FAIL
     if (ble and not args.ble) or (not ble and args.pty == tcp):
         print(f"dbus-bms simulate: type {args.type!r} is served with {'--ble' if ble else '--pty or --tcp PORT'}", file=sys.stderr)
+        return EXIT_USAGE
+    most = 24 if args.type == "jk" and args.layout == "24s" else 32
+    if not 1 <= args.cells <= most:
+        print(f"dbus-bms simulate: --cells {args.cells}: a simulated {args.type} has 1 to {most} cells", file=sys.stderr)
+        return EXIT_USAGE
+    problem = _link_problem(args.link) if args.link else None
+    if problem:
+        print(f"dbus-bms simulate: --link {args.link}: {problem}", file=sys.stderr)
         return EXIT_USAGE
     try:
         if ble:
@@ -260,7 +301,27 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                                   packs=args.packs, master=args.master))
     except KeyboardInterrupt:
         pass
+    except (OSError, ConnectionError) as exc:
+        where = (f"connect to the D-Bus at {args.bus}" if ble and args.bus else "start a private dbus-daemon" if ble
+                 else f"listen on 127.0.0.1:{args.tcp}" if tcp else "open a pty")
+        print(f"dbus-bms simulate: cannot {where}: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+        return EXIT_FAIL
     return EXIT_OK
+
+
+def _link_problem(link: str) -> str | None:
+    """Why ``simulate --link`` cannot make its symlink there; a link to a pty that is gone is
+    replaced, one in use is another simulator's."""
+    path = Path(link)
+    if not path.parent.is_dir():
+        return f"there is no folder {path.parent}"
+    if path.is_symlink() and not path.exists():
+        return None
+    if path.is_symlink():
+        return f"in use, it leads to {os.readlink(path)} (another simulator's?): stop that one or choose another path"
+    if path.exists():
+        return "exists and is not a link: choose another path"
+    return None
 
 
 # Past 3.45 V a LiFePO4 cell climbs 75 mV per % of charge: at the profiles' 0.35 C about 0.75 mV/s,
@@ -362,6 +423,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"dbus-bms demo: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if shutil.which("dbus-daemon") is None:
+        print(f"dbus-bms demo: {NO_DBUS_DAEMON}", file=sys.stderr)
+        return EXIT_FAIL
     return asyncio.run(demo(seconds=args.seconds, bms=bms))
 
 
@@ -369,13 +433,21 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from .devices.ble_match import guess_type
     from .transports.ble_discovery import Discovery
 
+    from .devices.registry import AIOBMSBLE_MODULES
+
     async def scan() -> list[dict]:
         seen = await Discovery.shared().scan(args.seconds, args.adapter)
         found = []
         for address, s in sorted(seen.items()):
             kind = guess_type(s.name, s.adv.service_uuids, s.adv.manufacturer_data)
-            if kind or args.all:
-                found.append({"type": kind, "address": address, "name": s.name, "rssi": s.adv.rssi})
+            entry = {"type": kind, "address": address, "name": s.name, "rssi": s.adv.rssi}
+            if AIOBMSBLE_MODULES:  # installed: also the aiobmsble module that would read it
+                from .devices.aiobmsble_adapter import matching_module
+
+                entry["aiobmsble"] = matching_module(AIOBMSBLE_MODULES, s.adv, s.device.address)
+                entry["type"] = kind or ("aiobmsble" if entry["aiobmsble"] else None)
+            if entry["type"] or args.all:
+                found.append(entry)
         return found
 
     try:
@@ -390,56 +462,112 @@ def cmd_scan(args: argparse.Namespace) -> int:
     else:
         print(f"{'type':10} {'address':17} {'rssi':>5}  name")
         for d in found:
-            print(f"{d['type'] or '?':10} {d['address']:17} {d['rssi']:>5}  {d['name'] or ''}")
+            module = f"  (aiobmsble: {d['aiobmsble']})" if d.get("aiobmsble") else ""
+            print(f"{d['type'] or '?':10} {d['address']:17} {d['rssi']:>5}  {d['name'] or ''}{module}")
     return EXIT_OK
 
 
+class _Parser(argparse.ArgumentParser):
+    """One line for a usage error, naming the command and where its help is, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+class _Names(str):
+    """A help text listing names that cost an import to know: formatted only when help is printed."""
+
+    def __new__(cls, text: str, names: Callable[[], Iterable[str]]) -> _Names:
+        self = super().__new__(cls, text)
+        self.names = names
+        return self
+
+    def __mod__(self, params: object) -> str:
+        return str.__mod__(f"{self}: {', '.join(self.names())}", params)
+
+
+def _device_types() -> Iterable[str]:
+    from .devices.registry import DEVICE_TYPES
+
+    return DEVICE_TYPES
+
+
+def _protocols() -> Iterable[str]:
+    from .protocols.registry import PROTOCOLS
+
+    return PROTOCOLS
+
+
+def _simulators() -> Iterable[str]:
+    from .sim.serve import BLE_SIMULATORS, SIMULATORS
+
+    return [*SIMULATORS, *BLE_SIMULATORS]
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, not {text!r}")
+    return value
+
+
+def _pin(text: str) -> str:
+    if not re.fullmatch(r"[0-9]{1,6}", text):
+        raise argparse.ArgumentTypeError(f"expected up to 6 digits, not {text!r}")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dbus-bms", description="Lithium BMSes as Victron batteries on D-Bus.")
+    p = _Parser(prog="dbus-bms", description="Lithium BMSes as Victron batteries on D-Bus.", epilog=EXIT_STATUSES)
     p.add_argument("--version", action="version", version=f"dbus-bms {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("run", help="the daemon")
-    s.add_argument("--config", required=True, type=Path)
+    s = sub.add_parser("run", help="the daemon", epilog=EXIT_STATUSES)
+    s.add_argument("--config", type=Path, default=GX_CONFIG, help=f"the YAML config (default {GX_CONFIG}, the GX's)")
     s.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     s.set_defaults(func=cmd_run)
 
-    s = sub.add_parser("demo", help="private bus, simulated BMS, the daemon and a live view of D-Bus")
-    s.add_argument("--seconds", type=float, help="stop by itself after this many seconds")
+    s = sub.add_parser("demo", help="private bus, simulated BMS, the daemon and a live view of D-Bus",
+                       epilog=EXIT_STATUSES)
+    s.add_argument("--seconds", type=_positive_seconds,
+                   help="stop by itself after this many seconds (the fail-safe shows from 60 s to 85 s)")
     s.add_argument("--bms", metavar="NAME,...",
                    help="one battery of each: a family (jk, jbd, ...: serial and BLE) or a type (jk-nw, jbd-ble); default jk")
     s.set_defaults(func=cmd_demo)
 
-    s = sub.add_parser("scan", help="BLE devices nearby that look like a supported BMS")
-    s.add_argument("--json", action="store_true")
-    s.add_argument("--seconds", type=float, default=10.0)
+    s = sub.add_parser("scan", help="BLE devices nearby that look like a supported BMS", epilog=EXIT_STATUSES)
+    s.add_argument("--json", action="store_true", help="print a JSON list of type, address, name, rssi")
+    s.add_argument("--seconds", type=_positive_seconds, default=10.0, help="how long to listen (default 10)")
     s.add_argument("--adapter", help="hci0, hci1, ...; default: BlueZ's default adapter")
     s.add_argument("--all", action="store_true", help="also list devices that look like no supported BMS")
     s.set_defaults(func=cmd_scan)
 
-    s = sub.add_parser("read", help="one reading, printed")
-    s.add_argument("--type", required=True)
-    s.add_argument("--port")
+    s = sub.add_parser("read", help="one reading, printed", epilog=EXIT_STATUSES)
+    s.add_argument("--type", required=True, help=_Names("the BMS type, as in the config", _device_types))
+    s.add_argument("--port", help="serial: /dev/ttyUSB0, ... or tcp://host:port for an RS485-TCP gateway")
     s.add_argument("--address", help="BLE: the MAC or advertised name; jk-pb: the pack's RS485 address")
     s.add_argument("--listen", action="store_true", help="jk-pb: send nothing, wait for the master pack's cycle")
     s.add_argument("--adapter", help="BLE: hci0, hci1, ...")
-    s.add_argument("--pin", help="BLE: pairing PIN, when the BMS needs one (jbd-ble: the module's password)")
+    s.add_argument("--pin", type=_pin, help="BLE: pairing PIN, up to 6 digits, when the BMS needs one (jbd-ble: the module's password)")
     s.add_argument("--protocol", help="force a protocol (layout) instead of detecting it")
     s.add_argument("--baudrate", type=int, help="the serial line's (default: the type's, else 115200)")
-    s.add_argument("--timeout", type=float, help="seconds to wait for the reply (serial 0.5, jk-pb 0.3, BLE 5)")
+    s.add_argument("--timeout", type=_positive_seconds, help="seconds to wait for the reply (serial 0.5, jk-pb 0.3, BLE 5)")
     s.set_defaults(ble_mode="per-poll")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print the reading as JSON (README, Command line)")
     s.set_defaults(func=cmd_read)
 
-    s = sub.add_parser("decode", help="decode captured bytes offline")
-    s.add_argument("--protocol")
+    s = sub.add_parser("decode", help="decode captured bytes offline", epilog=EXIT_STATUSES)
+    s.add_argument("--protocol", help=_Names("how the bytes are framed", _protocols))
     s.add_argument("--list", action="store_true", help="print the protocol names")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print the reading as JSON (README, Command line)")
     s.add_argument("hex", nargs="*", help="one poll's responses, in order")
     s.set_defaults(func=cmd_decode)
 
-    s = sub.add_parser("simulate", help="serve a simulated BMS")
-    s.add_argument("type")
+    s = sub.add_parser("simulate", help="serve a simulated BMS", epilog=EXIT_STATUSES)
+    s.add_argument("type", help=_Names("the BMS type to simulate", _simulators))
     s.add_argument("--pty", action="store_true")
     s.add_argument("--link", help="also make this symlink to the pty")
     s.add_argument("--tcp", type=int, metavar="PORT", help="as an RS485-TCP gateway on 127.0.0.1:PORT (0: a free port)")
@@ -454,7 +582,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fault", default="none", choices=["none", "silent", "garbage", "bad-checksum", "truncated"])
     s.set_defaults(func=cmd_simulate)
 
-    s = sub.add_parser("simulate-charge", help="days of charge control against a simulated pack, in seconds")
+    s = sub.add_parser("simulate-charge", help="days of charge control against a simulated pack, in seconds",
+                       epilog=EXIT_STATUSES)
     s.add_argument("--hours", type=float, required=True, help="simulated time")
     s.add_argument("--profile", default="solar-day", help="solar-day (default), constant-load or cold-night")
     s.add_argument("--cells", type=int, default=16)
@@ -482,7 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", type=Path, help="take the charge settings of the first battery in this config")
     s.set_defaults(func=cmd_simulate_charge)
 
-    s = sub.add_parser("check-config", help="validate a config and explain every error with its line")
+    s = sub.add_parser("check-config", help="validate a config and explain every error with its line", epilog=EXIT_STATUSES)
     s.add_argument("file", type=Path)
     s.set_defaults(func=cmd_check_config)
     return p
@@ -499,3 +628,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # /dev/null so the interpreter's final flush does not fail a second time.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except KeyboardInterrupt:
+        return 128 + 2  # Ctrl-C, as a shell counts it: asked for, not a failure to explain
+    except Exception:  # noqa: BLE001 - every mistake a user can make is answered above; this is ours
+        traceback.print_exc()
+        print(f"dbus-bms {__version__}: this is a bug in dbus-bms; please report it with the lines above", file=sys.stderr)
+        return EXIT_FAIL

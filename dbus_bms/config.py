@@ -7,7 +7,7 @@ import difflib
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,17 @@ class BatteryConfig:
     # Whether the GX may switch this BMS's FETs and balancer (/Settings/ForceChargingOff and the
     # like); off, such a write is refused and nothing is sent to the BMS.
     control: bool = False
+    # Devices this battery borrows values from (``borrow:``), each with what it lends.
+    borrow: tuple[BorrowConfig, ...] = ()
+
+
+@dataclass(frozen=True)
+class BorrowConfig:
+    """One ``borrow:`` entry: the lending device's link (as a battery's, by its own ``type``) and
+    the values it lends (names of ``devices.borrowing.LENT_FIELDS``)."""
+
+    source: BatteryConfig
+    lends: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -97,8 +108,9 @@ _TOP_KEYS = {
 }
 _BATTERY_KEYS = {
     "type", "port", "address", "adapter", "pin", "ble_mode", "protocol", "alias", "baudrate", "poll_interval",
-    "timeout", "device_instance", "charge", "listen", "control",
+    "timeout", "device_instance", "charge", "listen", "control", "borrow",
 }
+_BORROW_KEYS = {"type", "port", "address", "adapter", "pin", "ble_mode", "baudrate", "timeout", "lends"}
 _SERIAL_ONLY = ("port", "baudrate")
 _BLE_ONLY = ("address", "adapter", "pin", "ble_mode")
 _CHARGE_FIELDS = {f.name: f for f in dataclasses.fields(ChargeConfig)}
@@ -372,6 +384,15 @@ class _Parser:
             return None
         return Config(tuple(batteries), poll, state_dir, level, settings_wait, stop_hold, properties_changed)
 
+    def getter(self, items: dict, key: str) -> Callable[..., Any]:
+        """``get(name, kind, lo, hi, unit)``: the checked value of ``items[name]`` under ``key``, or
+        None when the key is absent."""
+
+        def get(name: str, kind: type, lo: float | None = None, hi: float | None = None, unit: str = "") -> Any:
+            return self.scalar(items[name][1], f"{key}.{name}", kind, lo, hi, unit) if name in items else None
+
+        return get
+
     def battery(
         self, node: yaml.Node, key: str, index: int, poll: float, charge: ChargeConfig, charge_where: dict[str, Where]
     ) -> BatteryConfig | None:
@@ -380,8 +401,7 @@ class _Parser:
             return None
         line = node.start_mark.line + 1
 
-        def get(name: str, kind: type, lo: float | None = None, hi: float | None = None, unit: str = "") -> Any:
-            return self.scalar(items[name][1], f"{key}.{name}", kind, lo, hi, unit) if name in items else None
+        get = self.getter(items, key)
 
         kind = get("type", str)
         if "type" not in items:
@@ -390,6 +410,8 @@ class _Parser:
             hint = difflib.get_close_matches(kind, list(self.known_types), n=1)
             self.err(items["type"][1], f"{key}.type", f"unknown type {kind!r}" + (f"; did you mean '{hint[0]}'?" if hint else f"; known: {', '.join(self.known_types)}"))
         spec = self.known_types.get(kind or "")
+        if spec is not None and spec.unavailable:
+            self.err(items["type"][1], f"{key}.type", f"type {kind!r} {spec.unavailable}")
         link = spec.link if spec else None
         bus = spec is not None and spec.bus
         listen = get("listen", bool)
@@ -461,12 +483,87 @@ class _Parser:
             charge=own_charge,
             listen=bool(listen),
             control=_default(get("control", bool), self.top_control),
+            borrow=self.borrow(items["borrow"][1], f"{key}.borrow", alias or f"battery{index}") if "borrow" in items else (),
         )
         self.bound(battery, node, key, items, own_charge_where, link)
         if bus and spec is not None:
             self.share(battery, node, key, items, line)
             self.listening(battery, spec, key, items, own_charge_where)
         return battery
+
+    def borrow(self, node: yaml.Node, key: str, alias: str) -> tuple[BorrowConfig, ...]:
+        """A battery's ``borrow:``: a list of sources, each lending values no other source lends."""
+        if not isinstance(node, yaml.SequenceNode) or not node.value:
+            self.err(node, key, "expected a list of sources, each with its type and link, e.g. - type: neey-ble")
+            return ()
+        out: list[BorrowConfig] = []
+        lent_by: dict[str, int] = {}
+        for i, entry in enumerate(node.value):
+            got = self.borrowed(entry, f"{key}[{i}]", f"{alias}_borrow{i}")
+            if got is None:
+                continue
+            line = entry.start_mark.line + 1
+            for name in got.lends:
+                if name in lent_by:
+                    self.err(entry, f"{key}[{i}].lends", f"{name} is already lent by the source on line {lent_by[name]}")
+                lent_by.setdefault(name, line)
+            out.append(got)
+        return tuple(out)
+
+    def borrowed(self, node: yaml.Node, key: str, alias: str) -> BorrowConfig | None:
+        items = self.mapping(node, key, _BORROW_KEYS)
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        line = node.start_mark.line + 1
+
+        get = self.getter(items, key)
+
+        sources = [name for name, spec in self.known_types.items() if spec.lends]
+        kind = get("type", str)
+        spec = self.known_types.get(kind or "")
+        if "type" not in items:
+            self.err(node, f"{key}.type", f"missing; one of {', '.join(sources)}")
+            return None
+        if kind is None:
+            return None
+        if spec is None or not spec.lends:
+            self.err(items["type"][1], f"{key}.type", f"{_cut(kind)!r} is no device a battery can borrow from; one of {', '.join(sources)}")
+            return None
+        lends = spec.lends
+        if "lends" in items:
+            lends_node = items["lends"][1]
+            names = [n.value for n in lends_node.value if isinstance(n, yaml.ScalarNode)] if isinstance(lends_node, yaml.SequenceNode) else []
+            wrong = [n for n in names if n not in spec.lends]
+            if not names or len(names) != len(lends_node.value) or wrong:
+                self.err(lends_node, f"{key}.lends", f"expected a list of what {kind} lends: {', '.join(spec.lends)}"
+                         + (f"; not {_cut(', '.join(wrong))}" if wrong else ""))
+                return None
+            lends = tuple(dict.fromkeys(names))
+        wrong_keys = _BLE_ONLY if spec.link == "serial" else _SERIAL_ONLY
+        for name in wrong_keys:
+            if name in items:
+                self.err(items[name][0], f"{key}.{name}", f"not used by type {kind!r}, which is read over {'a serial port' if spec.link == 'serial' else 'Bluetooth LE'}")
+        if spec.link == "ble" and "address" not in items:
+            self.err(node, f"{key}.address", "missing: the device's MAC or advertised name; `dbus-bms scan` lists them")
+        if spec.link == "serial" and "port" not in items:
+            self.err(node, f"{key}.port", "missing: the serial device, e.g. /dev/ttyUSB1")
+        address = self.address(get("address", str), items, key, spec.link, line)
+        port = self.port(get("port", str), items, key, spec.link, line)
+        adapter = get("adapter", str)
+        if adapter is not None and not re.fullmatch(r"hci[0-9]+", adapter):
+            self.err(items["adapter"][1], f"{key}.adapter", f"expected an adapter name like hci0, got {_cut(adapter)!r}")
+        pin = get("pin", str)
+        if pin is not None and not re.fullmatch(r"[0-9]{1,6}", pin):
+            self.err(items["pin"][1], f"{key}.pin", "expected up to 6 digits")
+        mode = get("ble_mode", str)
+        if mode is not None and mode not in BLE_MODES:
+            self.err(items["ble_mode"][1], f"{key}.ble_mode", f"expected one of {', '.join(BLE_MODES)}")
+        source = BatteryConfig(
+            type=kind, port=port, alias=alias, address=address, adapter=adapter, pin=pin, ble_mode=mode or "keep-alive",
+            baudrate=get("baudrate", int, 1200, 921600) or _default_baudrate(spec),
+            timeout=get("timeout", float, 0.05, 60, "s") or _default_timeout(spec, False),
+        )
+        return BorrowConfig(source, lends)
 
     def port(self, port: str | None, items: dict, key: str, link: str | None, line: int) -> str | None:
         if port is None:

@@ -26,13 +26,15 @@ from .sim.harness import DaemonHarness
 from .sim.serve import BLE_PERIPHERALS, SIMULATORS
 from .victron.reader import BATTERY_PREFIX, battery_services, get_items
 
-# The demo's story, repeating: the first BMS answers for a minute, then falls silent for 25 s so the
-# fail-safe can be watched taking over and letting go again.
-CYCLE, SILENT_FROM = 85.0, 60.0
+# The demo's story, repeating: the first BMS answers for a minute, falls silent for 25 s so the
+# fail-safe can be watched taking over, then answers again while the limits recover gently (a 30 s
+# hold, then a ramp: about a minute).
+SILENT_FROM, ANSWERS_AGAIN, CYCLE = 60.0, 85.0, 145.0
 DEFAULT_BMS = "jk"
 # Up to this many batteries each get a screen of their own; more get two lines each, to fit 80x24.
 FULL_VIEW_UP_TO = 2
 WIDTH = 80
+CELLS_PER_ROW = 12
 
 
 def demo_types() -> dict[str, str]:
@@ -66,12 +68,14 @@ def choose(names: str) -> tuple[str, ...]:
     return tuple(chosen)
 
 
-def scenario(elapsed: float, who: str = "simulated BMS") -> tuple[Fault, str]:
+def scenario(elapsed: float, who: str = "the simulated BMS") -> tuple[Fault, str]:
     """The fault the first simulated BMS shows ``elapsed`` seconds into the demo, and a line saying so."""
     at = elapsed % CYCLE
     if at < SILENT_FROM:
         return Fault.NONE, f"{who} answers; it falls silent in {SILENT_FROM - at:.0f} s"
-    return Fault.SILENT, f"{who} is SILENT for {CYCLE - at:.0f} s more: watch the fail-safe"
+    if at < ANSWERS_AGAIN:
+        return Fault.SILENT, f"{who} is SILENT for {ANSWERS_AGAIN - at:.0f} s more: watch the fail-safe"
+    return Fault.NONE, f"{who} answers again: its limits recover gently ({CYCLE - at:.0f} s)"
 
 
 def _fmt(value: Any, unit: str = "", digits: int = 2) -> str:
@@ -90,26 +94,38 @@ def _alarms(items: dict[str, Any]) -> list[str]:
     return [p.removeprefix("/Alarms/") for p, v in items.items() if p.startswith("/Alarms/") and v]
 
 
-def render(service: str, items: dict[str, Any]) -> str:
-    """One screen of what ``service`` publishes."""
+def _cell_summary(items: dict[str, Any], cells: list[float]) -> list[str]:
+    """The cells' line and their voltages in mV, CELLS_PER_ROW a row; one line saying so when none came."""
     g = items.get
-    cells = _cells(items)
-    return "\n".join(
-        [
-            f"{service}   {g('/ProductName')}   instance {g('/DeviceInstance')}   connected {g('/Connected')}",
-            f"  SoC {_fmt(g('/Soc'), ' %', 0)}   {_fmt(g('/Dc/0/Voltage'), ' V')}   {_fmt(g('/Dc/0/Current'), ' A')}"
-            f"   {_fmt(g('/Dc/0/Power'), ' W', 0)}   {_fmt(g('/Dc/0/Temperature'), ' °C', 1)}",
-            f"  CVL {_fmt(g('/Info/MaxChargeVoltage'), ' V')}   CCL {_fmt(g('/Info/MaxChargeCurrent'), ' A', 1)}"
-            f"   DCL {_fmt(g('/Info/MaxDischargeCurrent'), ' A', 1)}   mode {g('/Info/ChargeMode')}",
-            f"  charge limited by: {g('/Info/ChargeLimitation') or '-'}   discharge limited by: {g('/Info/DischargeLimitation') or '-'}",
-            f"  cells {len(cells)}: min {_fmt(g('/System/MinCellVoltage'), ' V', 3)} ({g('/System/MinVoltageCellId')})"
-            f"   max {_fmt(g('/System/MaxCellVoltage'), ' V', 3)} ({g('/System/MaxVoltageCellId')})"
-            f"   diff {_fmt(g('/Voltages/Diff'), ' V', 3)}",
-            "  " + " ".join(f"{v:.3f}" for v in cells),
-            f"  allow charge {g('/Io/AllowToCharge')}  discharge {g('/Io/AllowToDischarge')}   alarms: {', '.join(_alarms(items)) or 'none'}",
-            f"  link: {g('/Mgmt/Connection')}",
-        ]
-    )
+    if not cells:
+        return ["  cells --: no reading"]
+    lines = [f"  cells {len(cells)}: min {_fmt(g('/System/MinCellVoltage'), ' V', 3)} ({g('/System/MinVoltageCellId') or '-'})"
+             f"   max {_fmt(g('/System/MaxCellVoltage'), ' V', 3)} ({g('/System/MaxVoltageCellId') or '-'})"
+             f"   diff {_fmt(g('/Voltages/Diff'), ' V', 3)}"]
+    for first in range(0, len(cells), CELLS_PER_ROW):
+        lines.append("  mV " + " ".join(f"{1000 * v:4.0f}" for v in cells[first:first + CELLS_PER_ROW]))
+    return lines
+
+
+def render(service: str, items: dict[str, Any]) -> str:
+    """What ``service`` publishes, each line at most WIDTH characters: 8 lines and a row per
+    CELLS_PER_ROW cells."""
+    g = items.get
+    lines = [
+        f"{service}  {str(g('/ProductName')):.22}  instance {g('/DeviceInstance')}  "
+        f"{'online' if g('/Connected') == 1 else 'OFFLINE'}",
+        f"  SoC {_fmt(g('/Soc'), ' %', 0)}   {_fmt(g('/Dc/0/Voltage'), ' V')}   {_fmt(g('/Dc/0/Current'), ' A')}"
+        f"   {_fmt(g('/Dc/0/Power'), ' W', 0)}   {_fmt(g('/Dc/0/Temperature'), ' °C', 1)}",
+        f"  CVL {_fmt(g('/Info/MaxChargeVoltage'), ' V')}   CCL {_fmt(g('/Info/MaxChargeCurrent'), ' A', 1)}"
+        f"   DCL {_fmt(g('/Info/MaxDischargeCurrent'), ' A', 1)}   mode {g('/Info/ChargeMode') or '-'}",
+        f"  charge limited by: {g('/Info/ChargeLimitation') or '-'}",
+        f"  discharge limited by: {g('/Info/DischargeLimitation') or '-'}",
+        *_cell_summary(items, _cells(items)),
+        f"  allow charge {_fmt(g('/Io/AllowToCharge'))}  discharge {_fmt(g('/Io/AllowToDischarge'))}"
+        f"   alarms: {', '.join(_alarms(items)) or 'none'}",
+        f"  link: {_fmt(g('/Mgmt/Connection'))}",
+    ]
+    return "\n".join(line[:WIDTH] for line in lines)
 
 
 def render_line(service: str, items: dict[str, Any]) -> str:
@@ -155,34 +171,51 @@ async def demo(seconds: float | None = None, bms: tuple[str, ...] | None = None)
     """Runs the demo with one battery of each of the config types ``bms`` (as ``choose`` gives
     them; None: those of DEFAULT_BMS)."""
     interactive = sys.stdout.isatty()
+    # A terminal's Ctrl-C reaches the whole process group: the children start with SIGINT ignored, so
+    # the private dbus-daemon outlives the fake BlueZ and the daemon that still use it, and this
+    # process stops them in order (the daemon installs its own handler and stops as on SIGTERM).
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return await _run(seconds, bms or choose(DEFAULT_BMS), interactive)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+async def _run(seconds: float | None, bms: tuple[str, ...], interactive: bool) -> int:
     with tempfile.TemporaryDirectory(prefix="dbus-bms-demo-") as tmp, PrivateBus() as private:
-        harness = _harness(private, Path(tmp), bms or choose(DEFAULT_BMS))
+        harness = _harness(private, Path(tmp), bms)
         sims = _simulated(harness)
         for sim in sims.values():
             sim.pack.swing_amps, sim.pack.swing_period = 60.0, 120.0  # a solar day in two minutes
         storyteller, told = next(iter(sims.items()))
+        who = f"{storyteller}'s BMS" + (" alone" if len(sims) > 1 else "")
         await harness.start(log_level="info")
-        assert harness.bus is not None
+        assert harness.bus is not None and harness.proc is not None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        begin = loop.time()
-        end = begin + seconds if seconds else None
-        print(f"dbus-bms demo: private bus {private.address}, simulated {_where(harness)}; Ctrl-C stops", flush=True)
+            loop.add_signal_handler(sig, stop.set)  # kept through the stop: a second Ctrl-C changes nothing
         try:
+            begin = loop.time()
+            end = begin + seconds if seconds else None
+            print(f"dbus-bms demo: private bus {private.address}, simulated {_where(harness)}; Ctrl-C stops", flush=True)
             while not stop.is_set() and harness.proc.poll() is None and (end is None or loop.time() < end):
-                told.fault, story = scenario(loop.time() - begin, f"simulated BMS {storyteller}")
+                told.fault, story = scenario(loop.time() - begin, who)
                 screen = await _snapshot(harness.bus, full=len(sims) <= FULL_VIEW_UP_TO)
                 if interactive:
-                    print("\x1b[H\x1b[2J", end="")
-                print(f"{story}\n{screen}\n", flush=True)
+                    # Home and clear, and no newline after the last line: a screen of 24 lines never scrolls.
+                    print(f"\x1b[H\x1b[2J{f'Ctrl-C stops · {story}'[:WIDTH]}\n{screen}", end="", flush=True)
+                else:
+                    print(f"{story}\n{screen}\n", flush=True)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1.0)
         finally:
-            crashed = harness.proc.poll()
+            # A daemon that exits before it was asked to has crashed (or refused its config).
+            crashed = None if stop.is_set() else harness.proc.poll()
             log = harness.daemon_log() if crashed is not None else ""
             await harness.stop()
+        if interactive:
+            print()
         if crashed is not None:
             print(f"the daemon exited with {crashed}; its log:\n{log}", file=sys.stderr)
             return 1

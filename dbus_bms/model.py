@@ -110,6 +110,9 @@ class Sample:
     # from the GX sets; a FET whose switch is on still opens while the BMS protects, so the FETs
     # themselves are ``charge_enabled`` and ``discharge_enabled``. Empty when the BMS reports none.
     switches: dict[str, bool] = field(default_factory=dict)
+    # Where the values came from when the battery borrows some from other devices
+    # (``cells: neey-ble 3C:A5:4E:00:00:01; rest: jk-nw``); None when they all are the BMS's.
+    sources: str | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.alarms) - set(ALARM_NAMES)

@@ -87,7 +87,10 @@ async def test_port_that_vanishes_and_returns_is_picked_up_without_restart(daemo
     await daemon.wait_for(online)
     server = daemon.servers[0]
     server.stop()
-    await daemon.wait_for(lambda it: it.get("/Connected") == 0 and it.get("/Info/MaxChargeCurrent") == 0)
+    items = await daemon.wait_for(lambda it: it.get("/Connected") == 0 and it.get("/Info/MaxChargeCurrent") == 0)
+    # The GX's device page shows this text: it must not read "ok" while the port is gone.
+    assert re.match(rf"Serial {server.link} FAILING \(.*{server.link}.*\), ok", items["/Mgmt/Connection"]), \
+        items["/Mgmt/Connection"]
     server.start()
     await daemon.wait_for(online)
     assert daemon.proc.poll() is None

@@ -12,7 +12,11 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ..protocols import ant, daly, jbd, jk02, seplos
+from ..protocols import ant, cbtpwr, cbtpwr_vb, daly, jbd, jk02, neey, seplos, sok, supervolt
+
+# CBT Power modules that leave out their FFE5 service advertise service 03C1 and this manufacturer id.
+CBTPWR_ALT_SERVICE_UUID = "000003c1-0000-1000-8000-00805f9b34fb"
+CBTPWR_MANUFACTURER_ID = 0x5352
 
 # Daly's BLE modules (the classic A5 one and the newer Modbus one alike) bridge on service FFF0,
 # but several advertise no service at all, only manufacturer data under one of these ids.
@@ -53,10 +57,20 @@ PATTERNS = (
     # Modules that leave the manufacturer data out: their default names tell the two apart.
     AdvertisementPattern("ant-ble", service_uuid=ant.BLE_SERVICE_UUID, name=r"ANT[-@]BLE"),
     AdvertisementPattern("jk", service_uuid=jk02.SERVICE_UUID, name=r"JK"),
+    # The NEEY / Heltec balancer shares FFE0 too; its name is its model (GW-24S4EB, EK-B24S8E200A).
+    AdvertisementPattern("neey-ble", service_uuid=neey.SERVICE_UUID, name=r"(GW|EK)-"),
     # Seplos v2's module shares JBD's FF00; it is named BP and two digits.
     AdvertisementPattern("seplos-ble", service_uuid=seplos.BLE_SERVICE_UUID, name=r"BP[0-2][0-9]$"),
     AdvertisementPattern("jbd-ble", service_uuid=jbd.BLE_SERVICE_UUID),
+    AdvertisementPattern("cbtpwr-ble", service_uuid=cbtpwr.BLE_WRITE_SERVICE_UUID),
+    AdvertisementPattern("cbtpwr-ble", service_uuid=CBTPWR_ALT_SERVICE_UUID, manufacturer_ids=(CBTPWR_MANUFACTURER_ID,)),
+    # SOK's module (ABC-BMS) shares Daly's FFF0; its names start SOK-, ABC- or NB-, or are Hoover.
+    AdvertisementPattern("sok-ble", service_uuid=sok.BLE_ADVERTISED_UUID, name=r"(SOK-|ABC-|NB-|Hoover)"),
+    # Creabest's VB series shares FFF0 as well: VB and nine characters.
+    AdvertisementPattern("cbtpwr-vb-ble", service_uuid=cbtpwr_vb.BLE_ADVERTISED_UUID, name=r"VB.{9}$"),
     AdvertisementPattern("daly-ble", service_uuid=daly.BLE_SERVICE_UUID, name=r"DL-"),
+    # The older Supervolt's module is a plain Nordic UART one, named libatt.
+    AdvertisementPattern("supervolt-ble", service_uuid=supervolt.BLE_SERVICE_UUID, name=r"libatt"),
     AdvertisementPattern("daly-ble", manufacturer_ids=DALY_MANUFACTURER_IDS),
 )
 

@@ -7,6 +7,8 @@ reading a serial BMS never loads the BLE stack.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,27 @@ class DeviceKind:
     # The type finds its BMS's family by probing the port (``auto``): each family at its own baud
     # rate unless the config sets one, and the device keeps what it found in the state directory.
     probes: bool = False
+    # Why the type cannot be used in this Python environment; None: it can.
+    unavailable: str | None = None
+    # What a device of this type can lend a battery under its ``borrow:`` (names of
+    # ``borrowing.LENT_FIELDS``); empty: it is not a source.
+    lends: tuple[str, ...] = ()
+
+
+def _aiobmsble_modules() -> tuple[str, ...]:
+    """The BMS modules of the installed aiobmsble, by file name and without importing it (it needs
+    Python 3.12, and validating a config should load no BLE stack); () when it is not installed."""
+    try:
+        spec = importlib.util.find_spec("aiobmsble")
+    except (ImportError, ValueError):
+        return ()
+    if spec is None or not spec.submodule_search_locations:
+        return ()
+    found = pkgutil.iter_modules([str(Path(p) / "bms") for p in spec.submodule_search_locations])
+    return tuple(sorted(m.name for m in found if m.name.endswith("_bms") and m.name != "dummy_bms"))
+
+
+AIOBMSBLE_MODULES = _aiobmsble_modules()
 
 
 DEVICE_TYPES: dict[str, DeviceKind] = {
@@ -65,6 +88,19 @@ DEVICE_TYPES: dict[str, DeviceKind] = {
                       "serial", ("auto", "new", "legacy"), "ant:AntDevice", baudrate=19200),
     "ant-ble": DeviceKind("ANT BMS over Bluetooth LE (its UART module, service FFE0): 2021+ or legacy protocol, "
                           "auto-detected", "ble", ("auto", "new", "legacy"), "ant:AntDevice"),
+    "cbtpwr-ble": DeviceKind("CBT Power / Creabest smart BMS over Bluetooth LE (AA 55 frames, services FFE5 and FFE0); "
+                             "read-only", "ble", (), "cbtpwr:CbtPowerDevice"),
+    # The balancer streams cell info about once a second: a reply waits up to 3 s.
+    "neey-ble": DeviceKind("NEEY / Heltec active balancer over Bluetooth LE (GW-24S4EB, EK-24S4EB, EK-B24S8E200A; "
+                           "service FFE0): cells, balancing and its balancer switch; alone, or lending its cells to "
+                           "a battery under borrow:", "ble", (), "neey:NeeyBleDevice", timeout=3.0, lends=("cells",)),
+    "sok-ble": DeviceKind("SOK battery BMS (ABC-BMS) over Bluetooth LE (EE/CC frames, service FFE0); read-only",
+                          "ble", (), "sok:SokDevice"),
+    "supervolt-ble": DeviceKind("Supervolt battery of the older kind over Bluetooth LE (ASCII : ... ~ frames, Nordic "
+                                "UART service); read-only. Newer Supervolt batteries (SX1..., SX60...): jbd-ble",
+                                "ble", (), "supervolt:SupervoltDevice"),
+    "cbtpwr-vb-ble": DeviceKind("Creabest / CBT Power VB series over Bluetooth LE (ASCII ~ ... CR frames, the CBT "
+                                "Power module's FFE9/FFE4); read-only", "ble", (), "cbtpwr_vb:CbtPowerVbDevice"),
     "auto": DeviceKind("A serial BMS of unknown family: jk-nw, seplos, daly, jbd or ant, found by probing the port "
                        "with read requests", "serial", (), "auto:AutoDevice", probes=True),
     "jk": DeviceKind(
@@ -97,6 +133,15 @@ DEVICE_TYPES: dict[str, DeviceKind] = {
         "JBD UP series (UP16S) on an RS485 bus of daisy-chained packs, 0x78 reads: packs at addresses 1-15",
         "serial", (), "jbd_up:JbdUpDevice", bus=True, timeout=0.6, baudrate=9600,
     ),
+    # The module names are protocol names, so the config checks them as it checks any protocol.
+    "aiobmsble": DeviceKind(
+        "Any BLE BMS the aiobmsble library reads, read only; protocol: its module name (ogt_bms, ...), or auto "
+        "(the default): the module whose advertisement patterns match the device",
+        "ble", ("auto", *AIOBMSBLE_MODULES), "aiobmsble_adapter:AiobmsbleDevice",
+        unavailable=None if AIOBMSBLE_MODULES else (
+            "needs the aiobmsble library, which is not installed here: pip install 'dbus-bms[aiobmsble]' "
+            "(Python 3.12 or later; Venus OS 3.60 ships 3.12)"),
+    ),
 }
 
 
@@ -111,7 +156,19 @@ def create_device(cfg: Any, *, state_dir: Path | None = None) -> Device:
     module, cls = kind.implementation.split(":")
     built = getattr(importlib.import_module(f"{__package__}.{module}"), cls)
     device: Device = built.from_config(cfg, state_dir=state_dir) if kind.probes else built.from_config(cfg)
+    borrowed = getattr(cfg, "borrow", ())
+    if borrowed:
+        from .borrowing import BorrowingDevice, Source
+
+        sources = [Source(create_device(b.source), source_name(b.source), b.lends) for b in borrowed]
+        device = BorrowingDevice(device, cfg.type, sources, stale_after=cfg.charge.stale_after)
     charge = getattr(cfg, "charge", None)
     if charge is not None:
         device.judge = ReadingJudge(frozen_polls=int(charge.frozen_polls))
     return device
+
+
+def source_name(cfg: Any) -> str:
+    """How a borrowed source is named where a battery says where its values came from:
+    ``neey-ble 3C:A5:4E:00:00:01``."""
+    return f"{cfg.type} {cfg.address or cfg.port}"

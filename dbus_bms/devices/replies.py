@@ -21,19 +21,47 @@ async def first_reply(
     an earlier, timed-out reply must not be glued to this one."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    seen = _Seen()
     try:
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
-                raise TimeoutError(silent)
+                raise TimeoutError(seen.told(silent, rx))
             try:
-                rx.feed(await transport.read(remaining))
+                data = await transport.read(remaining)
             except TimeoutError:
-                raise TimeoutError(silent) from None
+                raise TimeoutError(seen.told(silent, rx)) from None
+            seen.received += len(data)
+            rx.feed(data)
             for item in drain(rx):
                 if isinstance(item, ProtocolError):
                     stats.bad_frames += 1
+                    seen.corrupt += 1
                 elif (found := take(item)) is not None:
                     return found
+                else:
+                    seen.others += 1
     finally:
         stats.discarded_bytes += rx.discarded_bytes
+
+
+class _Seen:
+    """What arrived while no reply came: someone chasing a baud rate or swapped A/B wires needs to
+    know that bytes did come, and what they were."""
+
+    def __init__(self) -> None:
+        self.received = self.corrupt = self.others = 0
+
+    def told(self, silent: str, rx: Assembler) -> str:
+        if not self.received:
+            return silent
+        if self.corrupt:
+            what = f"{self.corrupt} frame{'s' if self.corrupt > 1 else ''} with a bad checksum or length"
+        elif self.others:
+            what = f"{self.others} frame{'s' if self.others > 1 else ''}, none the reply asked for"
+        elif rx.discarded_bytes:
+            what = "garbage, no frame in it"
+        else:
+            what = "a frame that never ended"
+        return (f"{silent}: {self.received} bytes came, {what}; "
+                "check the baud rate, the A/B wires and the type")

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from ..model import DeviceInfo, Sample
 from .alarm_bits import HIGHEST_CELL, LOWEST_CELL, AlarmBit, BitTable, Decoded, cells_text
 from .errors import ProtocolError
-from .framing import HeaderBuffer
+from .framing import HeaderBuffer, LengthByteBuffer
 
 START = 0xDD
 END = 0x77
@@ -97,44 +97,20 @@ def build_reply(register: int, data: bytes, status: int = STATUS_OK) -> bytes:
     return _frame(register, status, data)
 
 
-class JbdAssembler(HeaderBuffer):
+class JbdAssembler(LengthByteBuffer):
     """Cuts requests and replies out of a byte stream.
 
-    The start byte is a single 0xDD, common in data: when the frame it seems to start is still
-    incomplete, a complete frame starting at a later 0xDD is taken instead, so that a stray 0xDD
-    claiming a long frame cannot hold back the reply behind it.
+    The start byte is a single 0xDD, common in data: a later frame may win (``LengthByteBuffer``).
     """
 
     def __init__(self) -> None:
         super().__init__(bytes([START]))
 
-    def _complete_at(self, i: int) -> bool | None:
-        """Whether a well-formed frame starts at ``i``; None when not all its bytes are here."""
-        if len(self.buf) < i + 4:
-            return None
-        total = _OVERHEAD + self.buf[i + 3]
-        if len(self.buf) < i + total:
-            return None
-        frame = self.buf[i : i + total]
-        return frame[-1] == END and bytes(frame[-3:-1]) == checksum(bytes(frame[2:-3]))
+    overhead = _OVERHEAD
+    broken = "JBD frame with a bad checksum or end byte"
 
-    def next_frame(self) -> bytes | None:
-        if not self.at_header():
-            return None
-        head = self._complete_at(0)
-        if head is None:
-            later = next((i for i in range(1, len(self.buf)) if self.buf[i] == START and self._complete_at(i)), None)
-            if later is None:
-                return None
-            self.skip(later)
-            head = True
-        if not head:
-            self.skip(1)
-            raise ProtocolError("JBD frame with a bad checksum or end byte")
-        total = _OVERHEAD + self.buf[3]
-        frame = bytes(self.buf[:total])
-        del self.buf[:total]
-        return frame
+    def sealed(self, frame: bytes) -> bool:
+        return frame[-1] == END and frame[-3:-1] == checksum(frame[2:-3])
 
 
 def _unlock_frame(command: int, data: bytes) -> bytes:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from ..model import DeviceInfo, Sample
-from . import ant, ant_legacy, daly, daly_modbus, jbd, jbd_up, jk02, jk_nw, jk_pb, seplos, seplos_v3
+from . import (
+    ant, ant_legacy, cbtpwr, cbtpwr_vb, daly, daly_modbus, jbd, jbd_up, jk02, jk_nw, jk_pb, neey, seplos, seplos_v3, sok,
+    supervolt,
+)
 from .errors import ProtocolError
 from .framing import Assembler, drain
 
@@ -24,6 +27,11 @@ PROTOCOLS: dict[str, str] = {
     "seplos_v3": "Seplos v3 Modbus RTU: one pack's replies to PIA, PIB and PIC, with SPA and VIA, one frame each",
     "ant": "ANT 2021+ protocol (7E A1 ... AA 55): a status reply (0x11), with the device info (0x12)",
     "ant_legacy": "ANT legacy protocol: a 140-byte status reply (AA 55 AA FF ...)",
+    "cbtpwr": "CBT Power BLE (AA 55 ... 0D 0A): the replies to 0x0B, 0x0A, 0x09, 0x15 and 0x21, with the cells (0x05-0x08)",
+    "supervolt": "Supervolt ASCII (: ... ~) of the older batteries: a realtime reply (128 characters), with the capacity reply",
+    "cbtpwr_vb": "Creabest / CBT Power VB series BLE (~ ... CR ASCII): a status reply (0x42), with the capacity (0x81)",
+    "sok": "SOK / ABC-BMS BLE (EE requests, 20-byte CC replies): F0, F2 and F3, the cells (F4), with F9 and the name (F1)",
+    "neey": "NEEY / Heltec active balancer BLE (55 AA 11 01 ... FF): a cell info frame, with the device info and settings",
 }
 
 
@@ -49,6 +57,33 @@ def _jbd(chunks: list[bytes]) -> Sample:
     assembler = jbd.JbdAssembler()
     frames = [f for c in chunks for f in _frames(assembler, c)]
     return jbd.decode(f for f in frames if f[1] not in (jbd.READ, jbd.WRITE))
+
+
+def _cbtpwr(chunks: list[bytes]) -> Sample:
+    assembler = cbtpwr.CbtAssembler()
+    return cbtpwr.decode([f for c in chunks for f in _frames(assembler, c)])
+
+
+def _sok(chunks: list[bytes]) -> Sample:
+    assembler = sok.SokAssembler()
+    return sok.decode([f for c in chunks for f in _frames(assembler, c)])
+
+
+def _supervolt(chunks: list[bytes]) -> Sample:
+    assembler = supervolt.SupervoltAssembler()
+    return supervolt.decode([f for c in chunks for f in _frames(assembler, c)])
+
+
+def _neey(chunks: list[bytes]) -> Sample:
+    frames = [f for c in chunks for f in _frames(neey.FrameAssembler(), c)]
+    # The cell info's tail follows the model, which the device info tells.
+    models = [neey.decode_device_info(f).model for f in frames if len(f) > 4 and f[4] == neey.TYPE_DEVICE_INFO]
+    return neey.decode(*frames, layout=neey.layout_for_model(models[0] if models else None))
+
+
+def _cbtpwr_vb(chunks: list[bytes]) -> Sample:
+    assembler = cbtpwr_vb.VbAssembler()
+    return cbtpwr_vb.decode([f for c in chunks for f in _frames(assembler, c)])
 
 
 def _daly(chunks: list[bytes]) -> Sample:
@@ -127,6 +162,11 @@ _DECODERS: dict[str, Callable[[list[bytes]], Sample]] = {
     "jk04": _jk_records("jk04"),
     "jk_pb": _jk_pb,
     "jbd": _jbd,
+    "cbtpwr": _cbtpwr,
+    "cbtpwr_vb": _cbtpwr_vb,
+    "sok": _sok,
+    "supervolt": _supervolt,
+    "neey": _neey,
     "daly": _daly,
     "daly_modbus": _daly_modbus,
     "seplos": _seplos,

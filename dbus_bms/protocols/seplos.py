@@ -13,28 +13,23 @@ The binary form of the Bluetooth modules (``BinaryAssembler``) is decoded for ca
 from __future__ import annotations
 
 import binascii
-import string
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..model import ALARM_WARNING, DeviceInfo, Sample
+from . import pylon_ascii
 from .alarm_bits import HIGHEST_CELL, LOWEST_CELL, AlarmBit, BitTable, Decoded, cells_text
 from .errors import ProtocolError
 from .framing import HeaderBuffer
 
-SOI = b"~"
-EOI = 0x0D
+SOI = pylon_ascii.SOI
+EOI = pylon_ascii.EOI
 VERSION = 0x20
 CID1_BMS = 0x46
 CMD_TELEMETRY = 0x42
 CMD_ALARMS = 0x44
 CMD_DEVICE_NAME = 0x51
-# VER ADR CID1 CID2 (2 digits each) and LENGTH (4) before INFO.
-_HEAD = 13
-# A reply of 16 cells is 150 INFO digits; a longer claim is noise that happens to start with ``~``.
-MAX_INFO = 1024
-_HEX = frozenset(string.hexdigits.encode())
 
 # The return codes of the protocol, for a reply that refuses a request.
 RETURN_CODES = {
@@ -47,21 +42,10 @@ RETURN_CODES = {
 }
 
 
-def _checksum(body: bytes) -> bytes:
-    return b"%04X" % (-sum(body) & 0xFFFF)
-
-
-def _length(digits: int) -> bytes:
-    nibbles = (digits >> 8) + ((digits >> 4) & 0xF) + (digits & 0xF)
-    return b"%04X" % (((-nibbles & 0xF) << 12) | digits)
-
-
 def build_frame(cid2: int, info: bytes = b"", *, address: int = 0) -> bytes:
     """A frame carrying ``info`` (bytes, sent as hex digits): a request, or with ``cid2`` the
     return code, a reply."""
-    digits = info.hex().upper().encode()
-    body = b"%02X%02X%02X%02X" % (VERSION, address, CID1_BMS, cid2) + _length(len(digits)) + digits
-    return SOI + body + _checksum(body) + bytes([EOI])
+    return pylon_ascii.build(VERSION, address, CID1_BMS, cid2, info)
 
 
 def build_request(command: int, *, address: int = 0) -> bytes:
@@ -74,63 +58,25 @@ ALARMS_REQUEST = build_request(CMD_ALARMS)
 # The device name request carries no INFO.
 DEVICE_NAME_REQUEST = build_frame(CMD_DEVICE_NAME)
 
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """A frame that passed its checks: the header fields and INFO as bytes."""
-
-    address: int
-    cid1: int
-    cid2: int
-    info: bytes
+Frame = pylon_ascii.Frame
 
 
 def parse_frame(frame: bytes) -> Frame:
     """The fields of one whole frame (as ``SeplosAssembler.next_frame`` returns it)."""
-    if len(frame) < _HEAD + 5 or frame[:1] != SOI or frame[-1] != EOI:
-        raise ProtocolError("not a Seplos frame (~ ... CR)")
-    body = frame[1:-5]
-    if not _HEX.issuperset(frame[1:-1]):
-        raise ProtocolError("Seplos frame with a character that is not a hex digit")
-    if frame[-5:-1].upper() != _checksum(body):
-        raise ProtocolError("Seplos frame with a bad checksum")
-    length = int(body[8:12], 16)
-    if _length(length & 0xFFF) != body[8:12].upper() or len(body) - 12 != length & 0xFFF:
-        raise ProtocolError("Seplos frame whose length field does not match it")
-    version, address, cid1, cid2 = bytes.fromhex(body[:8].decode())
-    if version != VERSION:
-        raise ProtocolError(f"Seplos frame of protocol version 0x{version:02X}, not 0x20")
-    return Frame(address, cid1, cid2, bytes.fromhex(body[12:].decode()))
+    parsed = pylon_ascii.parse(frame, "Seplos")
+    if parsed.version != VERSION:
+        raise ProtocolError(f"Seplos frame of protocol version 0x{parsed.version:02X}, not 0x20")
+    return parsed
 
 
-class SeplosAssembler(HeaderBuffer):
-    """Reassembles Seplos frames from a byte stream; resyncs on ``~`` after garbage."""
+class SeplosAssembler(pylon_ascii.AsciiAssembler):
+    """Reassembles Seplos frames from a byte stream; resyncs on ``~`` after garbage. A reply of 16
+    cells is 150 INFO digits: a longer claim than ``max_info`` is noise."""
 
-    def __init__(self) -> None:
-        super().__init__(SOI)
+    family = "Seplos"
 
-    def next_frame(self) -> bytes | None:
-        if not self.at_header() or len(self.buf) < _HEAD:
-            return None
-        field = bytes(self.buf[9:_HEAD])
-        if not _HEX.issuperset(field):
-            self.skip(1)
-            raise ProtocolError("Seplos frame length is not hex digits")
-        digits = int(field, 16) & 0xFFF
-        if _length(digits) != field.upper() or digits > MAX_INFO or digits % 2:
-            self.skip(1)
-            raise ProtocolError(f"impossible Seplos length field {field.decode()!r}")
-        total = _HEAD + digits + 5
-        if len(self.buf) < total:
-            return None
-        frame = bytes(self.buf[:total])
-        try:
-            parse_frame(frame)
-        except ProtocolError:
-            self.skip(1)
-            raise
-        del self.buf[:total]
-        return frame
+    def check(self, frame: bytes) -> None:
+        parse_frame(frame)
 
 
 def reply_info(frame: bytes, *, address: int = 0) -> bytes:

@@ -72,6 +72,7 @@ class DaemonHarness:
         bus: tuple[str, Any] | None = None,
         serial_type: str = "jk-nw",
         families: tuple[str, ...] = (),
+        borrow: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.private = private
         # The interpreter that runs the daemon: another venv's, to compare builds of its dependencies.
@@ -133,6 +134,11 @@ class DaemonHarness:
                 self.family_sims[alias] = sim
                 self.family_servers[alias] = PtyServer(sim, link=str(tmp / f"tty_{alias}"))
             self.aliases.append(alias)
+        # ``borrow``: (family battery alias, source type) pairs; each source a simulated BLE device
+        # under that battery's ``borrow:``, its type and peripheral in ``borrowed[alias]``.
+        self.borrowed: dict[str, list[tuple[str, Peripheral]]] = {}
+        for n, (alias, kind) in enumerate(borrow):
+            self.borrowed.setdefault(alias, []).append((kind, make_peripheral(kind, index=n, seed=300 + n)))
         self.bluez: FakeBlueZ | None = None
         self.proc: subprocess.Popen | None = None
         self.bus: MessageBus | None = None
@@ -159,6 +165,10 @@ class DaemonHarness:
             peripheral = self.family_peripherals.get(alias)
             where = f"address: {peripheral.address}" if peripheral is not None else f"port: {self.tmp / f'tty_{alias}'}"
             lines += [f"  - type: {kind}", f"    {where}", f"    alias: {alias}"]
+            if alias in self.borrowed:
+                lines.append("    borrow:")
+                for source_type, source in self.borrowed[alias]:
+                    lines += [f"      - type: {source_type}", f"        address: {source.address}"]
         return "\n".join(lines) + "\n"
 
     async def start(self, *, with_settings: bool = True, serve: bool = True, log_level: str = "debug") -> None:
@@ -173,10 +183,11 @@ class DaemonHarness:
             if not serve and isinstance(server, TcpServer):
                 server.refuse(True)
         env = {**self.private.env(), "PYTHONPATH": str(_PACKAGE_ROOT)}
-        if self.ble_sims or self.family_peripherals:
+        borrowed = [p for sources in self.borrowed.values() for _, p in sources]
+        if self.ble_sims or self.family_peripherals or borrowed:
             self.bluez = FakeBlueZ(self.private.address)
             await self.bluez.start()
-            for sim in [*self.ble_sims, *self.family_peripherals.values()]:
+            for sim in [*self.ble_sims, *self.family_peripherals.values(), *borrowed]:
                 self.bluez.add_peripheral(sim)
             env.update(self.ble_env())
         config = self.tmp / "dbus-bms.yaml"

@@ -87,6 +87,7 @@ class JkRecordSimulator:
         sample = self.pack.sample()
         sample.charge_enabled = bool(self.settings.charge_switch)
         sample.discharge_enabled = bool(self.settings.discharge_switch)
+        sample.soh = 100.0  # a JK always sends it: a record with 0 there reads as a dead pack
         record = jk02.encode_cell_info(sample, self.layout, self.counter)
         if self.corrupt:
             damaged = bytearray(record)

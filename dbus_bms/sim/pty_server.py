@@ -136,8 +136,8 @@ class PtyServer:
             os.close(self._master)
             os.close(self._slave)
             self._master = self._slave = -1
-        if self.link and os.path.islink(self.link):
-            os.unlink(self.link)
+        if self.link and os.path.islink(self.link) and os.readlink(self.link) == self.path:
+            os.unlink(self.link)  # only our own: another server may have made it anew meanwhile
 
 
 def _stream_garbage(fd: int, bytes_per_second: float | None, seed: int, sent: ctypes.c_ulonglong) -> None:

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Callable
 
 from .ant import AntSimulator, ant_ble_module
 from .ble_peripheral import Peripheral
+from .cbtpwr import cbtpwr_ble_module, cbtpwr_vb_ble_module
 from .daly import DalySimulator, daly_ble_module
 from .faults import Fault
 from .jbd import JbdSimulator, jbd_ble_module
 from .jbd_up import JbdUpBus
 from .jk_nw import JkNwSimulator
 from .jk_pb import JkPbBus
+from .neey import neey_peripheral
 from .pack import SimPack
 from .pty_server import PtyServer
 from .seplos import SeplosSimulator
 from .seplos_ble import seplos_ble_module
 from .seplos_v3 import SeplosV3Bus
+from .sok import sok_ble_module
+from .supervolt import supervolt_ble_module
 
 SIMULATORS = ("jk-nw", "jk-pb", "jbd", "daly", "seplos", "seplos-v3", "jbd-up", "ant", "ant-legacy")
 
@@ -61,6 +66,11 @@ BLE_PERIPHERALS: dict[str, Callable[..., Peripheral]] = {
     "ant-ble": ant_ble_module,
     "daly-ble": daly_ble_module,
     "seplos-ble": seplos_ble_module,
+    "neey-ble": neey_peripheral,
+    "cbtpwr-ble": cbtpwr_ble_module,
+    "cbtpwr-vb-ble": cbtpwr_vb_ble_module,
+    "sok-ble": sok_ble_module,
+    "supervolt-ble": supervolt_ble_module,
 }
 
 
@@ -77,16 +87,27 @@ def make_peripheral(kind: str, *, index: int = 0, cells: int = 16, seed: int = 1
     return make(index, cells=cells, seed=seed, **options)
 
 
+def stop_signals() -> asyncio.Event:
+    """An event SIGINT and SIGTERM set from now on, so a simulator stopped either way removes what
+    it made (its link, its private bus); taken before the simulator says where it serves."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
 async def serve_pty(
     kind: str, *, link: str | None = None, fault: Fault = Fault.NONE, cells: int = 16, packs: int = 3, master: bool = False
 ) -> None:
+    stopped = stop_signals()
     sim = make_simulator(kind, cells=cells, packs=packs, master=master)
     sim.fault = fault
     server = PtyServer(sim, link=link)
     path = server.start()
     print(path, flush=True)
     try:
-        await asyncio.Event().wait()
+        await stopped.wait()
     finally:
         server.stop()
 
@@ -96,15 +117,16 @@ async def serve_tcp(
     packs: int = 3, master: bool = False,
 ) -> None:
     """Serves a simulated BMS as an RS485-TCP gateway on 127.0.0.1:``port`` (0: a free one); prints
-    the address a config names, then serves until cancelled."""
+    the address a config names, then serves until SIGINT or SIGTERM."""
     from .tcp_server import TcpServer
 
+    stopped = stop_signals()
     sim = make_simulator(kind, cells=cells, packs=packs, master=master)
     sim.fault = fault
     server = TcpServer(sim, port=port, fragment=fragment)
     print(server.start(), flush=True)
     try:
-        await asyncio.Event().wait()
+        await stopped.wait()
     finally:
         server.stop()
 
@@ -114,10 +136,11 @@ async def serve_ble(
 ) -> None:
     """Serves a simulated BLE BMS of type ``kind`` (a JK in ``layout``) through a fake BlueZ: on
     ``bus_address``, else on a private bus of its own. Prints the bus address and the device's MAC,
-    then serves until cancelled."""
+    then serves until SIGINT or SIGTERM."""
     from .fake_bluez import FakeBlueZ
     from .bus import PrivateBus
 
+    stopped = stop_signals()
     sim = make_peripheral(kind, cells=cells, **({"layout": layout} if kind == "jk" else {}))
     sim.bms.fault = fault
     private = PrivateBus() if bus_address is None else None
@@ -127,7 +150,7 @@ async def serve_ble(
             bluez.add_peripheral(sim)
             print(f"DBUS_SYSTEM_BUS_ADDRESS={address}", flush=True)
             print(f"{sim.address} {sim.name} ({kind}{f', {layout} layout' if kind == 'jk' else ''})", flush=True)
-            await asyncio.Event().wait()
+            await stopped.wait()
     finally:
         if private is not None:
             private.stop()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -123,6 +124,10 @@ class BleTransport:
             raise TransportError(f"{exc}; {self._failed()}") from exc
         except _BLE_ERRORS as exc:
             reason = str(exc) or type(exc).__name__
+            if isinstance(exc, (FileNotFoundError, ConnectionRefusedError)):
+                # bleak reaches BlueZ over the system bus: the socket missing is no radio problem.
+                bus = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/var/run/dbus/system_bus_socket")
+                reason = f"no D-Bus system bus at {bus}: {exc.strerror}; is dbus-daemon running?"
             raise TransportError(f"{self.describe()}: cannot connect ({reason}); {self._failed()}") from exc
         except asyncio.CancelledError:
             self._failed()  # a connect the poll's deadline cut short failed too: back off

@@ -81,6 +81,10 @@ BMS_SETTINGS_PATHS = {
 # a battery's conditions as text. "" when none is set; invalid without a live reading, or when the
 # BMS sends no such bits.
 CONDITIONS_PATH = "/Info/BmsConditions"
+# Where the values came from, for a battery that borrows some from other devices
+# (``cells: neey-ble 3C:A5:4E:00:00:01; rest: jk-nw``); invalid for one that borrows nothing, and
+# without a live reading.
+SOURCES_PATH = "/Info/Sources"
 # /State as Victron's batteries and the GUI number it: 9 running, 10 error. A battery whose readings
 # are stale or not trusted is in error: its limits are the fail-safe's.
 STATE_RUNNING, STATE_ERROR = 9, 10
@@ -194,6 +198,7 @@ class BatteryService:
         for name in ALARM_NAMES:
             t.add(f"/Alarms/{name}")
         t.add(CONDITIONS_PATH)
+        t.add(SOURCES_PATH)
         control_paths.add_paths(t, self.switcher or _refuse_switch, has_settings=self.has_settings)
         t.update({
             "/Mgmt/Connection": self.connection, "/ProductName": self.product_name, "/Connected": 0,
@@ -400,6 +405,7 @@ class BatteryService:
         v["/Alarms/BmsCable"] = ALARM_ALARM if limits.stale else 0
         conditions = live.conditions if live is not None else None
         v[CONDITIONS_PATH] = "; ".join(conditions) if conditions is not None else None
+        v[SOURCES_PATH] = live.sources if live is not None else None
         v.update(control_paths.values(live))
         if history is not None:
             v.update(_history(history, since_full))

@@ -47,9 +47,31 @@ RECORDED = [
     ("BP02", [FF00], {}, "seplos-ble"),
 ]
 
+# (name, service UUIDs, manufacturer data, the type) as a family's protocol description gives them.
+DESCRIBED = [
+    # CBT Power: its write service FFE5, or service 03C1 with manufacturer id 0x5352.
+    ("CBT-12V100", [uuid("ffe5")], {}, "cbtpwr-ble"),
+    (None, [uuid("03c1")], {0x5352: b"\x01"}, "cbtpwr-ble"),
+    # Creabest VB: service FFF0, VB and nine characters.
+    ("VB240012345", [FFF0], {}, "cbtpwr-vb-ble"),
+    # SOK (ABC-BMS): Daly's service FFF0 with names of its own.
+    ("SOK-24V100", [FFF0], {}, "sok-ble"),
+    ("ABC-12V206", [FFF0], {}, "sok-ble"),
+    ("NB-0123", [FFF0], {}, "sok-ble"),
+    # Supervolt: the older batteries' Nordic UART module named libatt; the newer ones' JBD module.
+    ("libatt", ["6e400001-b5a3-f393-e0a9-e50e24dcca9e"], {}, "supervolt-ble"),
+    ("SX100P-0042", [FF00], {}, "jbd-ble"),
+    ("SX60-0042", [FF00], {}, "jbd-ble"),
+]
+
 
 @pytest.mark.parametrize("name, uuids, data, kind", RECORDED)
 def test_recorded_advertisements_are_taken_for_their_family(name, uuids, data, kind):
+    assert guess_type(name, uuids, data) == kind
+
+
+@pytest.mark.parametrize("name, uuids, data, kind", DESCRIBED)
+def test_described_advertisements_are_taken_for_their_family(name, uuids, data, kind):
     assert guess_type(name, uuids, data) == kind
 
 
