@@ -187,7 +187,7 @@ class Device(abc.ABC):
     async def _poll(self) -> Sample:
         known = self.info
         try:
-            sample = await self._bounded_exchange()
+            sample = await self.bounded_exchange()
             sample.device = self.info.merged(sample.device)
             verdict = self.judge.judge(sample)
             if verdict is not None:
@@ -206,7 +206,9 @@ class Device(abc.ABC):
         self.info = sample.device
         return sample
 
-    async def _bounded_exchange(self) -> Sample:
+    async def bounded_exchange(self) -> Sample:
+        """``exchange`` within the poll's deadline, unjudged: a poll's own step, and what a device
+        that merges readings (``borrowing``) takes of the BMS it wraps, judging the merged one."""
         deadline = self.deadline
         try:
             async with asyncio.timeout(deadline) as bound:

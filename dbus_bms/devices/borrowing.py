@@ -141,7 +141,7 @@ class BorrowingDevice(Device):
             if source.task is None or source.task.done():
                 source.task = loop.create_task(self._poll_source(source))
         # The BMS's exchange, not its poll: the merged reading is the one judged and counted.
-        own = await self.bms._bounded_exchange()
+        own = await self.bms.bounded_exchange()
         own.device = self.bms.info.merged(own.device)
         tasks = [s.task for s in self.sources if s.task is not None]
         await asyncio.wait(tasks, timeout=None if self._await_sources else SOURCE_GRACE)
