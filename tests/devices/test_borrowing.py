@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 
 import pytest
 
@@ -101,6 +102,47 @@ async def test_a_quiet_balancer_is_held_within_the_bound_then_the_bms_stands_in(
         assert loop.time() < end
     assert sample.sources == f"cells: neey-ble {MAC}; rest: jk-nw"
     assert any("answers again" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_balancer_whose_link_hangs_never_holds_the_bmss_readings_back(rig):
+    # The balancer drops the link and every connect to it then hangs (a radio that never completes
+    # it): its poll sits in the background for the whole of its own deadline, while every poll of
+    # the battery returns with the BMS's reading, then with its own cells once the bound passed.
+    jk, balancer, device = rig
+    loop = asyncio.get_running_loop()
+    await device.poll()
+    balancer.connect_hangs = True
+    balancer.drop_connection()
+    end = loop.time() + 10 * STALE_AFTER
+    while "silent" not in (sample := await device.poll()).sources:
+        assert loop.time() < end
+    source = device.sources[0]
+    assert source.task is not None and not source.task.done()  # the hung poll, still under way
+    assert sample.cell_voltages == jk.pack.cell_voltages()
+    polls = device.stats.good
+    for _ in range(3):
+        assert (await device.poll()).cell_voltages == jk.pack.cell_voltages()
+    assert device.stats.good == polls + 3
+    balancer.connect_hangs = False
+
+
+async def test_a_nan_cell_of_the_balancer_never_reaches_the_battery(rig):
+    # The balancer's own poll is judged like any device's: its reading with a NaN cell is refused
+    # there, counted in its counters, and the battery goes on with the balancer's last good cells,
+    # then with its BMS's own once the bound has passed.
+    jk, balancer, device = rig
+    loop = asyncio.get_running_loop()
+    await device.poll()
+    honest = balancer.balancer.pack.cell_voltages
+    balancer.balancer.pack.cell_voltages = lambda: [float("nan"), *honest()[1:]]
+    end = loop.time() + 10 * STALE_AFTER
+    while "silent" not in (sample := await device.poll()).sources:
+        assert all(math.isfinite(v) for v in sample.cell_voltages)
+        assert loop.time() < end
+    assert sample.cell_voltages == jk.pack.cell_voltages()
+    source = device.sources[0]
+    assert source.device.stats.bad_frames >= 1 and isinstance(source.error, RejectedReading)
+    assert "cell 1" in str(source.error)
 
 
 async def test_the_balancer_switch_goes_to_the_balancer_and_the_fets_to_the_bms(rig):
