@@ -13,6 +13,7 @@ from dbus_bms.sim.ant import AntSimulator
 from dbus_bms.sim.pack import SimPack
 from dbus_bms.sim.pty_server import PtyServer
 from dbus_bms.sim.tcp_server import TcpServer
+from tests.serial_families import assert_reads_the_pack
 
 
 @pytest.fixture
@@ -46,10 +47,7 @@ async def test_poll_reads_what_the_pack_holds(served, legacy):
     sim.pack.advance(1.0)
     expected = sim.pack.sample()
     sample = await device.poll()
-    assert sample.cell_voltages == pytest.approx(expected.cell_voltages, abs=0.0005)
-    assert sample.current == pytest.approx(-12.5, abs=0.05)
-    assert sample.voltage == pytest.approx(expected.voltage, abs=0.05)
-    assert sample.soc == expected.soc
+    assert_reads_the_pack(sample, expected, resolution=0.05)
     assert sample.capacity_remaining == pytest.approx(expected.capacity_remaining, abs=0.001)
     assert sample.temperatures == [round(t) for t in expected.temperatures]
     assert (sample.charge_enabled, sample.discharge_enabled) == (True, True)

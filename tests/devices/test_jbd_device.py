@@ -11,6 +11,7 @@ from dbus_bms.sim.faults import Fault
 from dbus_bms.sim.jbd import JbdSimulator
 from dbus_bms.sim.pack import SimPack
 from dbus_bms.sim.tcp_server import TcpServer
+from tests.serial_families import assert_reads_the_pack
 
 
 @pytest.fixture
@@ -25,10 +26,7 @@ async def test_poll_reads_what_the_pack_holds(rig):
     sim.pack.advance(1.0)
     expected = sim.pack.sample()
     sample = await device.poll()
-    assert sample.cell_voltages == pytest.approx(expected.cell_voltages, abs=0.0005)
-    assert sample.current == pytest.approx(-12.5, abs=0.01)
-    assert sample.voltage == pytest.approx(expected.voltage, abs=0.01)
-    assert sample.soc == expected.soc
+    assert_reads_the_pack(sample, expected)
     assert sample.capacity_full == pytest.approx(expected.capacity_full, abs=0.01)
     assert sample.temperatures == pytest.approx(expected.temperatures, abs=0.05)
     assert sample.device.model == "JBD-SP08S-TEST" and sample.device.sw_version == "8.0"

@@ -6,6 +6,8 @@ import asyncio
 
 import pytest
 
+from tests.serial_families import assert_reads_the_pack
+
 
 async def test_poll_reads_what_the_pack_holds(rig):
     sim, _, device = rig
@@ -13,10 +15,7 @@ async def test_poll_reads_what_the_pack_holds(rig):
     sim.pack.advance(1.0)
     expected = sim.pack.sample()
     sample = await device.poll()
-    assert sample.cell_voltages == pytest.approx(expected.cell_voltages, abs=0.0005)
-    assert sample.current == pytest.approx(-12.5, abs=0.01)
-    assert sample.voltage == pytest.approx(expected.voltage, abs=0.01)
-    assert sample.soc == expected.soc
+    assert_reads_the_pack(sample, expected)
     assert sample.device.serial == "JKSIM42"
     assert device.stats.good == 1 and device.stats.quality == 1.0
 

@@ -17,6 +17,7 @@ from dbus_bms.sim.faults import Fault
 from dbus_bms.sim.pty_server import PtyServer
 from dbus_bms.sim.seplos import SeplosBus, SeplosSimulator
 from dbus_bms.sim.tcp_server import TcpServer
+from tests.serial_families import assert_reads_the_pack
 
 
 @pytest.fixture
@@ -31,10 +32,7 @@ async def test_poll_reads_what_the_pack_holds(rig):
     sim.pack.advance(1.0)
     expected = sim.pack.sample()
     sample = await device.poll()
-    assert sample.cell_voltages == pytest.approx(expected.cell_voltages, abs=0.0005)
-    assert sample.current == pytest.approx(-12.5, abs=0.01)
-    assert sample.voltage == pytest.approx(expected.voltage, abs=0.01)
-    assert sample.soc == pytest.approx(expected.soc, abs=0.05)
+    assert_reads_the_pack(sample, expected, soc=0.05)
     assert sample.capacity_full == pytest.approx(expected.capacity_full)
     assert sample.temperatures == expected.temperatures
     assert sample.mosfet_temperature == expected.mosfet_temperature
