@@ -26,7 +26,7 @@ from pathlib import Path
 
 from dbus_fast.aio import MessageBus
 
-from . import __version__, history
+from . import __version__, history, soc_counter
 from .bms_settings_store import BmsSettingsStore, settings_path
 from .charge.ceilings import exceeded
 from .charge.limits import step
@@ -36,8 +36,9 @@ from .charge.types import Limits
 from .config import BatteryConfig, Config
 from .devices.base import SWITCHES, ControlFailed, Device, DeviceError, RejectedReading
 from .devices.registry import create_device
-from .history_store import HistoryStore
+from .history_store import DEFAULT_INTERVAL, HistoryStore
 from .model import BmsSettings, Sample
+from .soc_store import SocStore
 from .victron.battery_service import BatteryService
 from .victron.connection import connect
 from .victron.control_paths import SWITCH_PATHS
@@ -71,8 +72,8 @@ class Battery:
     """One configured battery: its device, its charge state and, once the BMS answered, its service."""
 
     def __init__(
-        self, cfg: BatteryConfig, device: Device, bus: MessageBus, state_dir: Path, *, settings_wait: float,
-        claims: dict[str, str], properties_changed: bool = False,
+        self, cfg: BatteryConfig, device: Device, bus: MessageBus | None, state_dir: Path, *, settings_wait: float,
+        claims: dict[str, str], properties_changed: bool = False, history_interval: float = DEFAULT_INTERVAL,
     ) -> None:
         self.cfg = cfg
         self.device = device
@@ -85,8 +86,15 @@ class Battery:
         self.claims = claims
         self.store = ChargeStore(state_dir / f"charge-{cfg.alias}.json")
         self.charge_state = self.store.load(time.time())
-        self.history_store = HistoryStore(state_dir / f"history-{cfg.alias}.json")
+        self.history_store = HistoryStore(state_dir / f"history-{cfg.alias}.json", history_interval)
         self.history = self.history_store.load()
+        self.soc_store = SocStore(state_dir / f"soc-{cfg.alias}.json", history_interval)
+        self.soc = self.soc_store.load() if cfg.soc_counting else soc_counter.SocCount()
+        if not cfg.soc_counting:
+            self.soc_store.forget()
+        # What the SoC count and the full cycles go by (soc_counter.capacity_of), Ah; None: never reported.
+        self.capacity: float | None = None
+        self._no_capacity_logged = False
         self.bms_store = BmsSettingsStore(settings_path(state_dir, cfg.alias))
         self._bms_seen: BmsSettings | None = None
         self.service: BatteryService | None = None
@@ -103,6 +111,10 @@ class Battery:
         self._reopens = 0
         self._watch_timer: asyncio.TimerHandle | None = None
         self._stopping = False
+        # Set for a member of a group: it registers no service; its readings, limits and link text
+        # reach the group through this, which publishes them.
+        self.group_notify: Callable[[str], None] | None = None
+        self._claimed = False
 
     @property
     def name(self) -> str:
@@ -153,30 +165,49 @@ class Battery:
             self._arm_watch(now)
 
     def _apply(self, sample: Sample | None, now: float) -> None:
-        before = self.charge_state.last_time
+        since_full = self.charge_state.since_full
         limits, self.charge_state = step(sample, self.charge_state, self.cfg.charge, now, distrust=self.distrust)
         self.limits = limits
         self.store.save(self.charge_state, time.time())
         if sample is not None:
             self._answered(now)
             if self.distrust is None:
-                self._record(sample, None if before is None else now - before)
+                self._record(sample, now, soc_counter.reached_full(since_full, self.charge_state.since_full))
                 if sample.bms_settings is not None and sample.bms_settings != self._bms_seen:
                     self._bms_settings_read(sample.bms_settings)
         last = self.charge_state.last
         if last is None:
             return
-        if self.service is None:
+        if not self._published:
             self._start_service(last, now)
+            return
+        if self.group_notify is not None and not self._claimed and not self._claim(last, "the group would count "
+                                                                                   "one pack twice"):
             return
         self._publish(last, limits, now)
 
-    def _record(self, sample: Sample, gap: float | None) -> None:
-        """The history takes in a reading charge control took in; after more than ``stale_after``
-        without one, nothing is known of what flowed in the gap."""
-        dt = gap if gap is not None and gap <= self.cfg.charge.stale_after else None
-        self.history = history.update(self.history, sample, dt, cells_held=self.charge_state.held)
-        self.history_store.save(self.history, time.time())
+    @property
+    def _published(self) -> bool:
+        """Its readings go out: on its own service, or, for a group's member, on the group's."""
+        return self.service is not None or self.group_notify is not None
+
+    def _record(self, sample: Sample, now: float, full: bool) -> None:
+        """The history and the SoC count take in a reading charge control took in; ``full``: charge
+        control declared the pack full at it."""
+        stale_after, wall = self.cfg.charge.stale_after, time.time()
+        self.history = history.update(self.history, sample, now, stale_after=stale_after,
+                                      cells_held=self.charge_state.held)
+        self.history_store.save(self.history, wall)
+        self.capacity = soc_counter.capacity_of(sample, self._bms_seen) or self.capacity
+        if not self.cfg.soc_counting:
+            return
+        if self.capacity is None and not self._no_capacity_logged:
+            log.warning("%s: soc_counting: the BMS reports no capacity (full or nominal) to count against; "
+                        "/Soc stays the BMS's own", self.name)
+            self._no_capacity_logged = True
+        self.soc = soc_counter.count(self.soc, sample, now, capacity=self.capacity, efficiency=self.cfg.soc_efficiency,
+                                     stale_after=stale_after, full=full)
+        self.soc_store.save(self.soc, wall)
 
     def _bms_settings_read(self, settings: BmsSettings) -> None:
         """Said once per change of the BMS's settings: where the config goes beyond them, charge
@@ -187,17 +218,25 @@ class Battery:
         self.bms_store.save(settings)
 
     def _publish(self, last: Sample, limits: Limits, now: float) -> None:
+        if self.group_notify is not None:
+            self.group_notify(self._link_text(now))
+            self.published_at = now
+            return
         assert self.service is not None
-        self.service.publish(last, limits, connection_text=self._link_text(now), link_quality=self.device.stats.quality,
+        counting = self.cfg.soc_counting
+        self.service.publish(soc_counter.published(last, self.soc) if counting else last, limits,
+                             connection_text=self._link_text(now), link_quality=self.device.stats.quality,
                              history=self.history, since_full=self.charge_state.since_full,
                              absorption=self.charge_state.absorption_elapsed
-                             if self.charge_state.mode is Mode.ABSORPTION else None)
+                             if self.charge_state.mode is Mode.ABSORPTION else None,
+                             cycles=history.full_cycles(self.history, self.capacity),
+                             bms_soc=last.soc if counting else None)
         self.published_at = now
 
     def _publish_fail_safe(self, now: float) -> None:
         """After charge control itself failed: the fail-safe of step if it can still be computed,
         else no charging and discharge at most at the fail-safe current."""
-        if self.service is None or self.charge_state.last is None:
+        if not self._published or self.charge_state.last is None:
             return
         try:
             limits, self.charge_state = step(None, self.charge_state, self.cfg.charge, now, distrust=self.distrust)
@@ -212,7 +251,7 @@ class Battery:
 
     def watch(self, now: float) -> None:
         """The watchdog's look at this battery, independent of its polls."""
-        if self.service is None or self.charge_state.last_time is None:
+        if not self._published or self.charge_state.last_time is None:
             return
         stale = now - self.charge_state.last_time > self.cfg.charge.stale_after
         if stale and not self._stale_logged:
@@ -233,7 +272,7 @@ class Battery:
         """When the watchdog must look at this battery next (loop time), None while there is nothing
         to watch (no service yet, no reading yet)."""
         last = self.charge_state.last_time
-        if self.service is None or last is None:
+        if not self._published or last is None:
             return None
         stale_at = last + self.cfg.charge.stale_after
         if now > stale_at or self.distrust is not None:
@@ -282,25 +321,34 @@ class Battery:
         serial = first.device.serial if first.device else None
         return f"{self.device.type_name}_{serial}" if serial else self.device.fallback_id
 
-    def _start_service(self, first: Sample, now: float) -> None:
-        if self._starting is not None or now - self._start_failed_at < START_RETRY:
-            return
+    def _claim(self, first: Sample, why: str) -> str | None:
+        """The unique id of this battery's BMS, taken for it; None, said and the battery refused, when
+        another battery of the process already has it (``why``: what sharing it would do)."""
         unique_id = self.unique_id(first)
         other = self.claims.get(unique_id)
         if other is not None and other != self.name:
             log.error(
-                "%s: refused: its BMS has the unique id %s, which battery %s already has; two batteries "
-                "would share one device instance and one name on the GX. Give one BMS another id (for "
-                "a JK: the device name or user data in the JK app), then restart",
-                self.name, unique_id, other,
+                "%s: refused: its BMS has the unique id %s, which battery %s already has; %s. Give one BMS "
+                "another id (for a JK: the device name or user data in the JK app), then restart",
+                self.name, unique_id, other, why,
             )
             self.refused = True
-            return
+            return None
         self.claims[unique_id] = self.name
+        self._claimed = True
+        return unique_id
+
+    def _start_service(self, first: Sample, now: float) -> None:
+        if self._starting is not None or now - self._start_failed_at < START_RETRY:
+            return
+        unique_id = self._claim(first, "two batteries would share one device instance and one name on the GX")
+        if unique_id is None:
+            return
         # The start waits for localsettings; polling and the watchdog go on meanwhile.
         self._starting = asyncio.get_running_loop().create_task(self._register(first, unique_id))
 
     async def _register(self, first: Sample, unique_id: str) -> None:
+        assert self.bus is not None, "a group member registers no service"
         service = BatteryService(
             self.bus,
             unique_id=unique_id,
@@ -403,6 +451,7 @@ class Battery:
         self._stop_watching()
         self.store.flush(time.time())
         self.history_store.flush(time.time())
+        self.soc_store.flush(time.time())
         closing = [self.device.close()]
         if self.service is not None:
             closing.append(self.service.stop())
@@ -411,7 +460,8 @@ class Battery:
         for exc in results:
             if isinstance(exc, BaseException):
                 log.warning("%s: closing did not finish cleanly (%s)", self.name, exc or type(exc).__name__)
-        self.bus.disconnect()
+        if self.bus is not None:
+            self.bus.disconnect()
 
 
 async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
@@ -433,17 +483,30 @@ async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
     claims: dict[str, str] = {}
     # One connection per service, as Victron's own drivers do: consumers tell services apart by
     # the sender of a signal, and services sharing a connection would share one sender.
+    # A group's members register no service of their own, so they need no connection.
+    members = {alias for g in config.groups for alias in g.members}
     batteries = [
-        Battery(b, create_device(b, state_dir=state_dir), await connect(), state_dir, settings_wait=config.settings_wait,
-                claims=claims, properties_changed=config.properties_changed)
+        Battery(b, create_device(b, state_dir=state_dir), None if b.alias in members else await connect(), state_dir,
+                settings_wait=config.settings_wait, claims=claims, properties_changed=config.properties_changed,
+                history_interval=config.history_interval)
         for b in config.batteries
+    ]
+    by_alias = {b.name: b for b in batteries}
+    if config.groups:
+        # Only a config with groups pays for their code.
+        from .group_battery import GroupBattery
+    groups = [
+        GroupBattery(g, [by_alias[alias] for alias in g.members], await connect(), state_dir,
+                     settings_wait=config.settings_wait, claims=claims, process_name=PROCESS_NAME,
+                     properties_changed=config.properties_changed, history_interval=config.history_interval)
+        for g in config.groups
     ]
     log.info("dbus-bms %s: %d batter%s", __version__, len(batteries), "y" if len(batteries) == 1 else "ies")
     # All batteries poll on the same tick: the loop wakes once for all of them, which costs less
     # CPU than a wake-up per battery (measured: 0.27 against 0.62 ms per update with 16 batteries).
     tasks = [asyncio.create_task(b.run(b.cfg.poll_interval), name=f"battery {b.name}") for b in batteries]
     waiter = asyncio.create_task(stop.wait())
-    lost = {asyncio.ensure_future(b.bus.wait_for_disconnect()): b for b in batteries}
+    lost = {asyncio.ensure_future(b.bus.wait_for_disconnect()): b for b in (*batteries, *groups) if b.bus is not None}
     done, _ = await asyncio.wait([waiter, *lost], return_when=asyncio.FIRST_COMPLETED)
     # A cancelled poll stops before it publishes anything; unwinding it can take a while (a BLE
     # step waits a bounded time for a silent bluetoothd), so the stop does not wait for that first.
@@ -457,14 +520,15 @@ async def run(config: Config, *, stop: asyncio.Event | None = None) -> None:
         log.error("%s: the D-Bus connection closed; exiting so that the service is started again", gone[0].name)
     else:
         now = loop.time()
-        holding = [b for b in batteries if b.hold_for_stop(now)]
+        holding = [b for b in (*batteries, *groups) if b.hold_for_stop(now)]
         if holding and config.stop_hold > 0:
             log.info("stopping: CCL 0 published, leaving the bus in %g s", config.stop_hold)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(again.wait(), config.stop_hold)
+                async with asyncio.timeout(config.stop_hold):
+                    await again.wait()
     await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT)
     for f in (waiter, *lost):
         f.cancel()
-    await asyncio.gather(*(b.close() for b in batteries), return_exceptions=True)
+    await asyncio.gather(*(b.close() for b in (*batteries, *groups)), return_exceptions=True)
     if gone:
         raise BusLost(gone[0].name)

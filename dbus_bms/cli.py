@@ -21,7 +21,10 @@ from .model import Sample
 from .protocols import jk02
 
 if TYPE_CHECKING:
+    from .charge.config import ChargeConfig
     from .config import BatteryConfig, Config
+    from .sim.charge_loop import Charger
+    from .sim.profiles import Clouds
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 GX_CONFIG = Path("/data/dbus-bms/config.yaml")
@@ -156,6 +159,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"  {b.alias}: {b.type} on {where}, poll every {b.poll_interval:g} s")
         for warning in _beyond_the_bms(config, b):
             print(f"  warning: {b.alias}: {warning}")
+    for g in config.groups:
+        print(f"  group {g.alias}: {', '.join(g.members)} in {g.wiring}, one battery while at least {g.min_members} "
+              "of them are online; the members are published only in it")
     return EXIT_OK
 
 
@@ -214,9 +220,10 @@ def cmd_read(args: argparse.Namespace) -> int:
     if kind is None:
         print(f"dbus-bms read: unknown type {args.type!r}; known: {', '.join(DEVICE_TYPES)}", file=sys.stderr)
         return EXIT_USAGE
-    needed = "port" if kind.link == "serial" else "address"
+    needed = {"serial": "port", "dbus": "service"}.get(kind.link, "address")
     if not getattr(args, needed):
-        what = "the serial port" if needed == "port" else "the BLE MAC or advertised name"
+        what = {"port": "the serial port", "service": "the battery service on the GX's D-Bus, e.g. ttyS5"}.get(
+            needed, "the BLE MAC or advertised name")
         print(f"dbus-bms read: type {args.type!r} needs --{needed} ({what})", file=sys.stderr)
         return EXIT_USAGE
     if kind.bus and not (args.address is None and kind.default_address is not None):
@@ -373,6 +380,8 @@ def cmd_simulate_charge(args: argparse.Namespace) -> int:
                     weak_cell=None if args.weak_cell is None else args.weak_cell - 1)
     charger = Charger(obeys_ccl=args.charger == "obeys", offset=args.charger_offset / 1000, uptake=args.uptake)
     clouds = Clouds(per_day=args.clouds, seed=args.seed) if args.clouds else None
+    if args.group:
+        return _simulate_group(args, cfg, charger, clouds, balance_current, usage)
     started = time.perf_counter()
     trace = run(args.hours, args.profile, cfg, pack=pack, dt=args.dt, charger=charger, clouds=clouds,
                 restart_every=args.restart_every, glitches=[Glitch(hour * 3600, cell=0) for hour in args.glitch])
@@ -415,6 +424,47 @@ def cmd_simulate_charge(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _simulate_group(args: argparse.Namespace, cfg: ChargeConfig, charger: Charger, clouds: Clouds | None,
+                    balance_current: float, usage: Callable[[str], int]) -> int:
+    """simulate-charge --group: the three-pack parallel bank under one group's limits."""
+    import time
+
+    from .sim.group_loop import member_config, run_group
+    from .sim.parallel_bank import THREE_PACKS, three_pack_bank
+    from .sim.profiles import PROFILES
+
+    unsupported = [flag for flag, given in (("--glitch", args.glitch), ("--restart-every", args.restart_every),
+                                            ("--plot", args.plot), ("--weak-cell", args.weak_cell is not None),
+                                            ("--noise", args.noise), ("--capacity", args.capacity != 280.0)) if given]
+    if unsupported:
+        return usage(f"--group runs its own bank (280, 230 and 100 Ah, an aged cell in the second) and does not take "
+                     f"{', '.join(unsupported)}")
+    ambient = PROFILES[args.profile](0.0, sum(THREE_PACKS)).ambient
+    bank = three_pack_bank(cells=args.cells, seed=args.seed, temperature=ambient, balance_mode=args.balancer,
+                           balance_current=balance_current)
+    started = time.perf_counter()
+    trace = run_group(args.hours, args.profile, [member_config(p.capacity_ah, cfg) for p in bank.packs], bank=bank,
+                      dt=args.dt, charger=charger, clouds=clouds)
+    elapsed = time.perf_counter() - started
+    to_float = trace.time_to_float()
+    print(f"{args.hours:g} h of {args.profile}, 3 packs in parallel of {args.cells} cells (280, 230 and 100 Ah), "
+          f"{args.balancer} balancer {balance_current:g} A, step {args.dt:g} s (simulated in {elapsed:.1f} s)")
+    print(f"chargers          {'obey CCL' if charger.obeys_ccl else 'feed-in, ignore CCL'}, regulate at the group CVL "
+          f"{args.charger_offset:+g} mV, take the limits up every {args.uptake:g} s")
+    for k, name in enumerate(trace.names):
+        top, cell, hour = trace.max_cell(k)
+        print(f"peak cell {name:<7} {top:.3f} V (cell {cell}, at {hour:.1f} h); its limit "
+              f"{trace.cell_max_voltage[k]:g} V, final SoC {trace.member_soc[-1][k]:.0f} %")
+    print(f"charge modes      {', '.join(f'{mode} {hours:.1f} h' for mode, hours in trace.hours_per_mode().items())}")
+    print(f"time to float     {'never' if to_float is None else f'{to_float:.2f} h'}")
+    narrowest = trace.narrowest_ccl()
+    if narrowest is not None:
+        print(f"group CCL         {narrowest[0]:.1f} A where the members' CCLs add up to {narrowest[1]:.1f} A "
+              f"(at {narrowest[2]:.1f} h)")
+    print(f"unserved load     {trace.unserved_ah():.1f} Ah")
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import choose, demo
 
@@ -423,10 +473,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"dbus-bms demo: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.group and bms is not None:
+        print("dbus-bms demo: --group simulates its own three JK packs and takes no --bms", file=sys.stderr)
+        return EXIT_USAGE
     if shutil.which("dbus-daemon") is None:
         print(f"dbus-bms demo: {NO_DBUS_DAEMON}", file=sys.stderr)
         return EXIT_FAIL
-    return asyncio.run(demo(seconds=args.seconds, bms=bms))
+    return asyncio.run(demo(seconds=args.seconds, bms=bms, group=args.group))
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -536,6 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop by itself after this many seconds (the fail-safe shows from 60 s to 85 s)")
     s.add_argument("--bms", metavar="NAME,...",
                    help="one battery of each: a family (jk, jbd, ...: serial and BLE) or a type (jk-nw, jbd-ble); default jk")
+    s.add_argument("--group", action="store_true", help="three simulated JK packs as one battery group")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("scan", help="BLE devices nearby that look like a supported BMS", epilog=EXIT_STATUSES)
@@ -550,6 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", help="serial: /dev/ttyUSB0, ... or tcp://host:port for an RS485-TCP gateway")
     s.add_argument("--address", help="BLE: the MAC or advertised name; jk-pb: the pack's RS485 address")
     s.add_argument("--listen", action="store_true", help="jk-pb: send nothing, wait for the master pack's cycle")
+    s.add_argument("--service", help="dbus-battery: the battery monitor's service, com.victronenergy.battery.ttyS5 or ttyS5")
     s.add_argument("--adapter", help="BLE: hci0, hci1, ...")
     s.add_argument("--pin", type=_pin, help="BLE: pairing PIN, up to 6 digits, when the BMS needs one (jbd-ble: the module's password)")
     s.add_argument("--protocol", help="force a protocol (layout) instead of detecting it")
@@ -609,6 +664,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dt", type=float, default=5.0, help=f"simulation step in seconds (at most {_MAX_DT:g})")
     s.add_argument("--plot", type=Path, metavar="FILE.png", help="draw the run (needs matplotlib)")
     s.add_argument("--config", type=Path, help="take the charge settings of the first battery in this config")
+    s.add_argument("--group", action="store_true",
+                   help="three packs in parallel (280, 230 and 100 Ah) as one group, each with its own charge control")
     s.set_defaults(func=cmd_simulate_charge)
 
     s = sub.add_parser("check-config", help="validate a config and explain every error with its line", epilog=EXIT_STATUSES)

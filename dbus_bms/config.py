@@ -17,6 +17,7 @@ import yaml
 from .charge.config import ChargeConfig
 from .charge.tables import make_table
 from .devices.registry import DEVICE_TYPES, DeviceKind
+from .group import WIRINGS
 from .transports.ble_address import mac_problem, normal_target
 from .transports.tcp import SCHEME, is_tcp, tcp_address, tcp_peer
 
@@ -65,6 +66,12 @@ class BatteryConfig:
     control: bool = False
     # Devices this battery borrows values from (``borrow:``), each with what it lends.
     borrow: tuple[BorrowConfig, ...] = ()
+    # A source on the GX's D-Bus (``dbus-battery``): the full name of the service it reads.
+    service: str | None = None
+    # SoC by counting (soc_counter.py): published /Soc follows dbus-bms's own count, charge put in
+    # counted times ``soc_efficiency``.
+    soc_counting: bool = False
+    soc_efficiency: float = 0.99
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,22 @@ class BorrowConfig:
 
     source: BatteryConfig
     lends: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GroupConfig:
+    """One ``groups:`` entry: batteries (by alias, in config order) published as one battery."""
+
+    alias: str
+    members: tuple[str, ...]
+    wiring: str = "parallel"
+    min_members: int = 1
+    device_instance: int = 512
+    product_name: str | None = None
+    # Whether every member counts its SoC (``soc_counting`` of a battery), each with this charge
+    # efficiency unless it counts with its own.
+    soc_counting: bool = False
+    soc_efficiency: float = 0.99
 
 
 @dataclass(frozen=True)
@@ -91,6 +114,11 @@ class Config:
     # A per-path PropertiesChanged beside each ItemsChanged, for consumers older than Victron's
     # own that read ItemsChanged (velib before October 2021); off, each change goes out once.
     properties_changed: bool = False
+    # How often (s) the energy meters and a counted SoC go to flash: a kill or a power cut loses at
+    # most one interval of them, and a day costs at most 86400 / this writes of each.
+    history_interval: float = 60.0
+    # Batteries published together as one battery each; their members are published only in them.
+    groups: tuple[GroupConfig, ...] = ()
 
 
 def default_state_dir() -> str:
@@ -104,13 +132,15 @@ MAX_ALIASES = 100
 
 _TOP_KEYS = {
     "poll_interval", "state_dir", "log_level", "settings_wait", "stop_hold", "properties_changed", "charge", "batteries",
-    "control",
+    "control", "groups", "history_interval",
 }
+_GROUP_KEYS = {"alias", "members", "wiring", "min_members", "device_instance", "product_name", "soc_counting",
+               "soc_efficiency"}
 _BATTERY_KEYS = {
     "type", "port", "address", "adapter", "pin", "ble_mode", "protocol", "alias", "baudrate", "poll_interval",
-    "timeout", "device_instance", "charge", "listen", "control", "borrow",
+    "timeout", "device_instance", "charge", "listen", "control", "borrow", "soc_counting", "soc_efficiency",
 }
-_BORROW_KEYS = {"type", "port", "address", "adapter", "pin", "ble_mode", "baudrate", "timeout", "lends"}
+_BORROW_KEYS = {"type", "port", "address", "adapter", "pin", "ble_mode", "baudrate", "timeout", "lends", "service"}
 _SERIAL_ONLY = ("port", "baudrate")
 _BLE_ONLY = ("address", "adapter", "pin", "ble_mode")
 _CHARGE_FIELDS = {f.name: f for f in dataclasses.fields(ChargeConfig)}
@@ -212,6 +242,9 @@ class _Parser:
         self.top_poll: Where | None = None
         # The top level's `control:`, which every battery takes unless it sets its own.
         self.top_control = False
+        # Each D-Bus service a battery borrows from, with its node and key, checked against our own
+        # services once every battery's alias is known.
+        self.dbus_sources: list[tuple[str, yaml.Node, str]] = []
 
     def err(self, node: yaml.Node, key: str, message: str) -> None:
         self.refused.add(id(node))
@@ -364,6 +397,7 @@ class _Parser:
         settings_wait = setting("settings_wait", float, 10.0, 0, 600)
         stop_hold = setting("stop_hold", float, 3.0, 0, 30)
         properties_changed = setting("properties_changed", bool, False)
+        history_interval = setting("history_interval", float, 60.0, 1, 3600)
         self.top_control = setting("control", bool, False)
         charge, charge_where = ChargeConfig(), {}
         if "charge" in top:
@@ -380,9 +414,13 @@ class _Parser:
             battery = self.battery(b, f"batteries[{i}]", i, poll, charge, charge_where)
             if battery is not None:
                 batteries.append(battery)
+        groups = self.groups(top["groups"][1], batteries) if "groups" in top else ()
+        batteries = _counting_members(batteries, groups)
+        self.own_services(groups)
         if self.errors:
             return None
-        return Config(tuple(batteries), poll, state_dir, level, settings_wait, stop_hold, properties_changed)
+        return Config(tuple(batteries), poll, state_dir, level, settings_wait, stop_hold, properties_changed,
+                      groups=groups, history_interval=history_interval)
 
     def getter(self, items: dict, key: str) -> Callable[..., Any]:
         """``get(name, kind, lo, hi, unit)``: the checked value of ``items[name]`` under ``key``, or
@@ -412,6 +450,11 @@ class _Parser:
         spec = self.known_types.get(kind or "")
         if spec is not None and spec.unavailable:
             self.err(items["type"][1], f"{key}.type", f"type {kind!r} {spec.unavailable}")
+        if spec is not None and spec.source_only:
+            self.err(items["type"][1], f"{key}.type", f"{kind!r} is no battery of its own: it lends "
+                     f"{', '.join(spec.lends)} to a battery that lists it under borrow:")
+        if spec is not None and spec.link == "dbus":
+            spec = None  # refused just above; a battery's link keys say nothing of a service on the D-Bus
         link = spec.link if spec else None
         bus = spec is not None and spec.bus
         listen = get("listen", bool)
@@ -467,6 +510,11 @@ class _Parser:
         own_charge, own_charge_where = charge, charge_where
         if "charge" in items:
             own_charge, own_charge_where = self.charge(items["charge"][1], f"{key}.charge", charge, charge_where)
+        counting = get("soc_counting", bool)
+        efficiency = get("soc_efficiency", float, 0.8, 1.0)
+        counting_refused = "soc_counting" in items and id(items["soc_counting"][1]) in self.refused
+        if efficiency is not None and counting is not True and not counting_refused:
+            self.err(items["soc_efficiency"][0], f"{key}.soc_efficiency", "has no effect without soc_counting: true")
         battery = BatteryConfig(
             type=kind or "",
             port=port,
@@ -484,12 +532,137 @@ class _Parser:
             listen=bool(listen),
             control=_default(get("control", bool), self.top_control),
             borrow=self.borrow(items["borrow"][1], f"{key}.borrow", alias or f"battery{index}") if "borrow" in items else (),
+            soc_counting=bool(counting),
+            soc_efficiency=_default(efficiency, 0.99),
         )
         self.bound(battery, node, key, items, own_charge_where, link)
+        lending = _soc_lender(battery)
+        if battery.soc_counting and lending is not None:
+            self.err(items["soc_counting"][1], f"{key}.soc_counting", f"this battery borrows its SoC from {lending}, "
+                     "a battery monitor that counts every amp: counting would only replace it")
         if bus and spec is not None:
             self.share(battery, node, key, items, line)
             self.listening(battery, spec, key, items, own_charge_where)
         return battery
+
+    def groups(self, node: yaml.Node, batteries: list[BatteryConfig]) -> tuple[GroupConfig, ...]:
+        """``groups:``: each a few of the batteries published as one; a battery is in one group at most.
+        A group without its own ``device_instance`` takes the next one free after the batteries'."""
+        if not isinstance(node, yaml.SequenceNode) or not node.value:
+            self.err(node, "groups", "expected a list of groups, each with its alias and members")
+            return ()
+        known = {b.alias for b in batteries}
+        grouped: dict[str, int] = {}
+        group_lines: dict[str, int] = {}
+        # What lends each battery its SoC, if anything: such a member cannot count its own.
+        lenders = {b.alias: _soc_lender(b) for b in batteries}
+        found = [self.group(entry, f"groups[{i}]", known, grouped, group_lines, lenders)
+                 for i, entry in enumerate(node.value)]
+        taken = {b.device_instance for b in batteries} | {g.device_instance for g, own in filter(None, found) if own}
+        free = max((b.device_instance for b in batteries), default=511) + 1
+        out = []
+        for g, own in filter(None, found):
+            if not own:
+                while free in taken:
+                    free += 1
+                g = dataclasses.replace(g, device_instance=free)
+                taken.add(free)
+            out.append(g)
+        return tuple(out)
+
+    def group(
+        self, node: yaml.Node, key: str, known: set[str], grouped: dict[str, int], group_lines: dict[str, int],
+        lenders: dict[str, str | None],
+    ) -> tuple[GroupConfig, bool] | None:
+        """One group, and whether it set its own device instance."""
+        items = self.mapping(node, key, _GROUP_KEYS)
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        line = node.start_mark.line + 1
+        get = self.getter(items, key)
+        alias = get("alias", str)
+        if "alias" not in items:
+            self.err(node, f"{key}.alias", "missing: the group's name, a part of its bus name (letters, digits, underscores)")
+        elif alias is not None:
+            at = items["alias"][1]
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", alias):
+                self.err(at, f"{key}.alias", "use letters, digits and underscores, not starting with a digit")
+            elif alias in self.aliases:
+                self.err(at, f"{key}.alias", f"{alias!r} is already the alias of the battery on line {self.aliases[alias]}: "
+                         "a group's service needs a name of its own")
+            elif alias in group_lines:
+                self.err(at, f"{key}.alias", f"{alias!r} is already the alias of the group on line {group_lines[alias]}")
+            else:
+                group_lines[alias] = line
+        members = self.members(node, items, key, known, grouped, line)
+        wiring = get("wiring", str)
+        if wiring is not None and wiring not in WIRINGS:
+            self.err(items["wiring"][1], f"{key}.wiring", f"expected one of {', '.join(WIRINGS)}, got {_cut(wiring)!r}")
+        series = wiring == "series"
+        least = get("min_members", int, 1, 999)
+        count = len(members)
+        if least is not None and count and least > count:
+            self.err(items["min_members"][1], f"{key}.min_members", f"{least}, but the group has {count} members")
+        elif least is not None and count and series and least != count:
+            self.err(items["min_members"][1], f"{key}.min_members", (
+                f"{least} in a series group: every pack of a series string carries the string's current and voltage, so "
+                f"the string cannot run with one missing; a series group needs all {count} members (leave min_members out)"))
+        product = get("product_name", str)
+        if product is not None and not product.strip():
+            self.err(items["product_name"][1], f"{key}.product_name", "is empty: leave it out for the default name")
+        instance = get("device_instance", int, 0, 999)
+        counting = bool(get("soc_counting", bool))
+        efficiency = get("soc_efficiency", float, 0.8, 1.0)
+        if efficiency is not None and not counting:
+            self.err(items["soc_efficiency"][0], f"{key}.soc_efficiency", "has no effect without soc_counting: true")
+        if counting:
+            for alias in members:
+                lender = lenders.get(alias)
+                if lender is not None:
+                    self.err(items["soc_counting"][1], f"{key}.soc_counting", f"member {alias} borrows its SoC from "
+                             f"{lender}, a battery monitor that counts every amp: counting would only replace it")
+        group = GroupConfig(
+            alias=alias or "",
+            members=members,
+            wiring="series" if series else "parallel",
+            min_members=least if least is not None else (count if series else 1),
+            device_instance=instance if instance is not None else 0,
+            product_name=product or None,
+            soc_counting=counting,
+            soc_efficiency=_default(efficiency, 0.99),
+        )
+        return group, instance is not None
+
+    def members(
+        self, node: yaml.Node, items: dict, key: str, known: set[str], grouped: dict[str, int], line: int
+    ) -> tuple[str, ...]:
+        """A group's ``members``: aliases of configured batteries, at least two, none in another group."""
+        if "members" not in items:
+            self.err(node, f"{key}.members", "missing: the aliases of the batteries in this group (at least two)")
+            return ()
+        listed = items["members"][1]
+        if not isinstance(listed, yaml.SequenceNode) or len(listed.value) < 2:
+            self.err(listed, f"{key}.members", "expected a list of at least two battery aliases")
+            return ()
+        out: list[str] = []
+        for j, entry in enumerate(listed.value):
+            at = f"{key}.members[{j}]"
+            alias = self.scalar(entry, at, str)
+            if alias is None:
+                continue
+            if alias not in known:
+                hint = difflib.get_close_matches(alias, sorted(known), n=1)
+                self.err(entry, at, f"no battery has the alias {_cut(alias)!r}"
+                         + (f"; did you mean '{hint[0]}'?" if hint else f"; the batteries: {', '.join(sorted(known))}"))
+            elif alias in out:
+                self.err(entry, at, f"{alias!r} is listed twice")
+            elif alias in grouped:
+                self.err(entry, at, f"{alias!r} is already a member of the group on line {grouped[alias]}: a battery is in "
+                         "one group at most")
+            else:
+                grouped[alias] = line
+                out.append(alias)
+        return tuple(out)
 
     def borrow(self, node: yaml.Node, key: str, alias: str) -> tuple[BorrowConfig, ...]:
         """A battery's ``borrow:``: a list of sources, each lending values no other source lends."""
@@ -539,10 +712,15 @@ class _Parser:
                          + (f"; not {_cut(', '.join(wrong))}" if wrong else ""))
                 return None
             lends = tuple(dict.fromkeys(names))
-        wrong_keys = _BLE_ONLY if spec.link == "serial" else _SERIAL_ONLY
+        if spec.link == "dbus":
+            wrong_keys, over = (*_SERIAL_ONLY, *_BLE_ONLY), "reads a service on the GX's own D-Bus"
+        else:
+            wrong_keys = (*(_BLE_ONLY if spec.link == "serial" else _SERIAL_ONLY), "service")
+            over = f"is read over {'a serial port' if spec.link == 'serial' else 'Bluetooth LE'}"
         for name in wrong_keys:
             if name in items:
-                self.err(items[name][0], f"{key}.{name}", f"not used by type {kind!r}, which is read over {'a serial port' if spec.link == 'serial' else 'Bluetooth LE'}")
+                self.err(items[name][0], f"{key}.{name}", f"not used by type {kind!r}, which {over}")
+        service = self.dbus_service(get("service", str), items, node, key) if spec.link == "dbus" else None
         if spec.link == "ble" and "address" not in items:
             self.err(node, f"{key}.address", "missing: the device's MAC or advertised name; `dbus-bms scan` lists them")
         if spec.link == "serial" and "port" not in items:
@@ -560,10 +738,40 @@ class _Parser:
             self.err(items["ble_mode"][1], f"{key}.ble_mode", f"expected one of {', '.join(BLE_MODES)}")
         source = BatteryConfig(
             type=kind, port=port, alias=alias, address=address, adapter=adapter, pin=pin, ble_mode=mode or "keep-alive",
+            service=service,
             baudrate=get("baudrate", int, 1200, 921600) or _default_baudrate(spec),
             timeout=get("timeout", float, 0.05, 60, "s") or _default_timeout(spec, False),
         )
         return BorrowConfig(source, lends)
+
+    def dbus_service(self, service: str | None, items: dict, node: yaml.Node, key: str) -> str | None:
+        """A ``dbus-battery`` source's ``service``: ``com.victronenergy.battery.ttyS5`` or ``ttyS5``, as
+        the full name."""
+        prefix = "com.victronenergy.battery."
+        if "service" not in items:
+            self.err(node, f"{key}.service", f"missing: the monitor's service on the GX's D-Bus, e.g. {prefix}ttyS5 "
+                     "(or ttyS5); `dbus -y` on the GX lists them")
+            return None
+        if service is None:
+            return None
+        name = service.removeprefix(prefix)
+        if not re.fullmatch(r"[A-Za-z_-][A-Za-z0-9_-]{0,200}", name):
+            self.err(items["service"][1], f"{key}.service", f"{_cut(service)!r} is no battery service: expected "
+                     f"{prefix}<name> or its <name> alone (letters, digits, _ and -), e.g. ttyS5")
+            return None
+        self.dbus_sources.append((prefix + name, items["service"][1], f"{key}.service"))
+        return prefix + name
+
+    def own_services(self, groups: tuple[GroupConfig, ...]) -> None:
+        """A D-Bus source that is one of this config's own batteries (or groups) would lend a battery
+        dbus-bms's own readings back."""
+        ours = {**self.aliases, **{g.alias: None for g in groups}}
+        for service, node, key in self.dbus_sources:
+            alias = service.rsplit(".", 1)[1]
+            if alias in ours:
+                what = f"the battery on line {ours[alias]}" if ours[alias] is not None else f"the group {alias}"
+                self.err(node, key, f"{service} is the service of {what} of this config: a battery cannot borrow "
+                         "from dbus-bms's own readings")
 
     def port(self, port: str | None, items: dict, key: str, link: str | None, line: int) -> str | None:
         if port is None:
@@ -704,6 +912,19 @@ class _Parser:
                 f"stale_after, so that one lost reply does not trip the fail-safe (poll_interval at most "
                 f"{stale / 3:g} s, or stale_after at least {b.poll_interval * 3:g} s)"
             ))
+
+
+def _soc_lender(battery: BatteryConfig) -> str | None:
+    """The type of the source a battery borrows its SoC from; None when it has its BMS's own."""
+    return next((b.source.type for b in battery.borrow if "soc" in b.lends), None)
+
+
+def _counting_members(batteries: list[BatteryConfig], groups: tuple[GroupConfig, ...]) -> list[BatteryConfig]:
+    """The batteries with counting on for every member of a group that counts (``soc_counting`` of
+    the group); a member that counts of its own keeps its own efficiency."""
+    counting = {alias: g.soc_efficiency for g in groups if g.soc_counting for alias in g.members}
+    return [b if b.alias not in counting or b.soc_counting
+            else dataclasses.replace(b, soc_counting=True, soc_efficiency=counting[b.alias]) for b in batteries]
 
 
 def _port_key(port: str) -> str:

@@ -1,6 +1,6 @@
 """``dbus-bms demo``: the real daemon against simulated BMSes, shown as the GX sees them on D-Bus; by
 default two JKs, one on a serial pty and one over Bluetooth LE, or one battery of each family
-``--bms`` names.
+``--bms`` names, or with ``--group`` three JKs on ptys as one battery group.
 
 Everything runs on a private dbus-daemon: the simulated localsettings, the serial simulators and a
 fake BlueZ serving the BLE ones in this process, the daemon as a child process (reaching the BLE
@@ -35,6 +35,9 @@ DEFAULT_BMS = "jk"
 FULL_VIEW_UP_TO = 2
 WIDTH = 80
 CELLS_PER_ROW = 12
+# ``--group``: three JK NW packs as one group that goes on with two of them while the first is silent.
+GROUP_PACKS = 3
+GROUP_CONFIG = "groups:\n  - alias: bank\n    members: [jk0, jk1, jk2]\n    min_members: 2\n"
 
 
 def demo_types() -> dict[str, str]:
@@ -107,6 +110,25 @@ def _cell_summary(items: dict[str, Any], cells: list[float]) -> list[str]:
     return lines
 
 
+def _pack_summary(items: dict[str, Any]) -> list[str]:
+    """A group's lowest and highest cell, then a line per member (its /Packs/<k>/ paths)."""
+    g = items.get
+    lines = [f"  packs {g('/System/NrOfModulesOnline')} of {g('/System/NrOfBatteries')} online:"
+             f" min cell {_fmt(g('/System/MinCellVoltage'), ' V', 3)} ({g('/System/MinVoltageCellId') or '-'})"
+             f"  max {_fmt(g('/System/MaxCellVoltage'), ' V', 3)} ({g('/System/MaxVoltageCellId') or '-'})"]
+    k = 1
+    while f"/Packs/{k}/Name" in items:
+        def p(path: str) -> Any:
+            return g(f"/Packs/{k}{path}")
+
+        lines.append(f"  {str(p('/Name')):6.6} {'online' if p('/Online') == 1 else 'OFFLINE':7} SoC {_fmt(p('/Soc'), ' %', 0):>5}"
+                     f" {_fmt(p('/Dc/0/Voltage'), ' V'):>7} {_fmt(p('/Dc/0/Current'), ' A'):>8}"
+                     f"  cells {_fmt(p('/System/MinCellVoltage'), '', 3)}-{_fmt(p('/System/MaxCellVoltage'), ' V', 3)}"
+                     f"  CCL {_fmt(p('/Info/MaxChargeCurrent'), ' A', 0)}")
+        k += 1
+    return lines
+
+
 def render(service: str, items: dict[str, Any]) -> str:
     """What ``service`` publishes, each line at most WIDTH characters: 8 lines and a row per
     CELLS_PER_ROW cells."""
@@ -120,7 +142,7 @@ def render(service: str, items: dict[str, Any]) -> str:
         f"   DCL {_fmt(g('/Info/MaxDischargeCurrent'), ' A', 1)}   mode {g('/Info/ChargeMode') or '-'}",
         f"  charge limited by: {g('/Info/ChargeLimitation') or '-'}",
         f"  discharge limited by: {g('/Info/DischargeLimitation') or '-'}",
-        *_cell_summary(items, _cells(items)),
+        *(_pack_summary(items) if "/Packs/1/Name" in items else _cell_summary(items, _cells(items))),
         f"  allow charge {_fmt(g('/Io/AllowToCharge'))}  discharge {_fmt(g('/Io/AllowToDischarge'))}"
         f"   alarms: {', '.join(_alarms(items)) or 'none'}",
         f"  link: {_fmt(g('/Mgmt/Connection'))}",
@@ -143,9 +165,11 @@ def render_line(service: str, items: dict[str, Any]) -> str:
     return "\n".join(line[:WIDTH] for line in (first, second))
 
 
-def _harness(private: PrivateBus, tmp: Path, types: tuple[str, ...]) -> DaemonHarness:
+def _harness(private: PrivateBus, tmp: Path, types: tuple[str, ...], group: bool) -> DaemonHarness:
     """JK's two as today's demo has them (jk0 on a pty, jkble0 over BLE), every other type as one
-    battery named after it."""
+    battery named after it; with ``group``, GROUP_PACKS JKs on ptys as one group."""
+    if group:
+        return DaemonHarness(private, tmp, count=GROUP_PACKS, extra_config=GROUP_CONFIG)
     others = tuple(t for t in types if t not in ("jk-nw", "jk"))
     return DaemonHarness(private, tmp, count=int("jk-nw" in types), ble_layouts=("32s",) if "jk" in types else (),
                          families=others)
@@ -160,30 +184,30 @@ def _simulated(harness: DaemonHarness) -> dict[str, Any]:
 
 
 def _where(harness: DaemonHarness) -> str:
-    places = [f"jk0 on {harness.servers[0].path}"] if harness.sims else []
+    places = [f"{alias} on {server.path}" for alias, server in zip(harness.aliases, harness.servers)]
     places += [f"jkble{i} over BLE as {sim.address}" for i, sim in enumerate(harness.ble_sims)]
     places += [f"{alias} over BLE as {p.address}" for alias, p in harness.family_peripherals.items()]
     places += [f"{alias} on {server.path}" for alias, server in harness.family_servers.items()]
     return ", ".join(places)
 
 
-async def demo(seconds: float | None = None, bms: tuple[str, ...] | None = None) -> int:
+async def demo(seconds: float | None = None, bms: tuple[str, ...] | None = None, group: bool = False) -> int:
     """Runs the demo with one battery of each of the config types ``bms`` (as ``choose`` gives
-    them; None: those of DEFAULT_BMS)."""
+    them; None: those of DEFAULT_BMS), or with ``group``, GROUP_PACKS JKs as one group."""
     interactive = sys.stdout.isatty()
     # A terminal's Ctrl-C reaches the whole process group: the children start with SIGINT ignored, so
     # the private dbus-daemon outlives the fake BlueZ and the daemon that still use it, and this
     # process stops them in order (the daemon installs its own handler and stops as on SIGTERM).
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        return await _run(seconds, bms or choose(DEFAULT_BMS), interactive)
+        return await _run(seconds, bms or choose(DEFAULT_BMS), interactive, group)
     finally:
         signal.signal(signal.SIGINT, previous)
 
 
-async def _run(seconds: float | None, bms: tuple[str, ...], interactive: bool) -> int:
+async def _run(seconds: float | None, bms: tuple[str, ...], interactive: bool, group: bool) -> int:
     with tempfile.TemporaryDirectory(prefix="dbus-bms-demo-") as tmp, PrivateBus() as private:
-        harness = _harness(private, Path(tmp), bms)
+        harness = _harness(private, Path(tmp), bms, group)
         sims = _simulated(harness)
         for sim in sims.values():
             sim.pack.swing_amps, sim.pack.swing_period = 60.0, 120.0  # a solar day in two minutes
@@ -201,14 +225,15 @@ async def _run(seconds: float | None, bms: tuple[str, ...], interactive: bool) -
             print(f"dbus-bms demo: private bus {private.address}, simulated {_where(harness)}; Ctrl-C stops", flush=True)
             while not stop.is_set() and harness.proc.poll() is None and (end is None or loop.time() < end):
                 told.fault, story = scenario(loop.time() - begin, who)
-                screen = await _snapshot(harness.bus, full=len(sims) <= FULL_VIEW_UP_TO)
+                screen = await _snapshot(harness.bus, full=group or len(sims) <= FULL_VIEW_UP_TO)
                 if interactive:
                     # Home and clear, and no newline after the last line: a screen of 24 lines never scrolls.
                     print(f"\x1b[H\x1b[2J{f'Ctrl-C stops · {story}'[:WIDTH]}\n{screen}", end="", flush=True)
                 else:
                     print(f"{story}\n{screen}\n", flush=True)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 1.0)
+                    async with asyncio.timeout(1.0):
+                        await stop.wait()
         finally:
             # A daemon that exits before it was asked to has crashed (or refused its config).
             crashed = None if stop.is_set() else harness.proc.poll()

@@ -91,8 +91,13 @@ class Sample:
     capacity_remaining: float | None = None
     capacity_full: float | None = None
     cycles: int | None = None
+    # Ah taken out since full, <= 0, as Victron's battery monitors count it; None: derived from the
+    # capacities where the BMS reports both.
+    consumed_ah: float | None = None
     cell_voltages: list[float] | None = None
     cell_balancing: list[bool] | None = None
+    # Each cell's internal resistance with its connection (Ω), as an active balancer measures it.
+    cell_resistances: list[float] | None = None
     temperatures: list[float] | None = None
     mosfet_temperature: float | None = None
     charge_enabled: bool | None = None

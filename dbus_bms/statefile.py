@@ -20,7 +20,8 @@ import re
 import secrets
 import stat
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger("dbus_bms")
 
@@ -183,6 +184,49 @@ class SpacedJsonFile:
         self._saved = value
         self.writes += 1
         return True
+
+
+T = TypeVar("T")
+
+
+class SpacedStore(Generic[T]):
+    """A state of its own type kept in a ``SpacedJsonFile``: ``to_dict`` and ``from_dict`` (which
+    raises ValueError for anything it cannot use) are its saved form, ``fresh`` the state there is
+    when nothing usable is saved; ``instead`` says in the log what starts then."""
+
+    def __init__(self, path: Path, spacing: float, what: str, logger: logging.Logger, *,
+                 to_dict: Callable[[T], Any], from_dict: Callable[[Any], T], fresh: Callable[[], T],
+                 instead: str) -> None:
+        self.path = path
+        self.file = SpacedJsonFile(path, spacing, what, logger)
+        self.log = logger
+        self._to_dict, self._from_dict, self._fresh, self._instead = to_dict, from_dict, fresh, instead
+
+    @property
+    def writes(self) -> int:
+        return self.file.writes
+
+    def load(self) -> T:
+        """The saved state, or a fresh one when there is none or it cannot be used (said in the log)."""
+        try:
+            data = read_json(self.path)
+            if data is None:
+                return self._fresh()
+            state = self._from_dict(data)
+        except (OSError, ValueError) as exc:
+            self.log.warning("%s: cannot use the saved %s (%s); %s", self.path, self.file.what, exc, self._instead)
+            return self._fresh()
+        self.file.loaded(self._to_dict(state))
+        return state
+
+    def save(self, state: T, wall_now: float) -> bool:
+        """Writes the state if its saved form changed and the last write is ``spacing`` old (else a
+        later call or ``flush`` writes it); True when it wrote."""
+        return self.file.save(self._to_dict(state), wall_now)
+
+    def flush(self, wall_now: float) -> bool:
+        """Writes what ``save`` held back (at a stop); True when it wrote."""
+        return self.file.flush(wall_now)
 
 
 class CoalescedJsonFile:

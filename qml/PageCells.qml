@@ -1,13 +1,21 @@
-// The cells of one dbus-bms battery: the highest and lowest cell, their difference, which cells
-// balance, and every cell as a bar with its voltage.
+// The cells of one dbus-bms battery, or of one member of a battery group: the highest and lowest
+// cell, their difference, which cells balance, and every cell as a bar with its voltage.
 import QtQuick
 import Victron.VenusOS
 
 DeviceListPluginPage {
 	id: root
 
-	readonly property string bindPrefix: root.device.serviceUid
-	readonly property int cellCount: cellCountItem.valid ? cellCountItem.value : 0
+	// A member of a group: its "/Packs/<k>" on the group's service; empty for the battery itself.
+	property string packPath
+	readonly property bool isPack: packPath.length > 0
+	readonly property string bindPrefix: root.device.serviceUid + packPath
+	// A group has no string of cells of its own: its members' are on the Packs page.
+	readonly property bool isGroup: !isPack && batteriesItem.valid && batteriesItem.value > 1
+	// A member has no cell count, cell names or sum of its own on the service: they come from its cells.
+	readonly property int cellCount: isGroup ? 0 : isPack ? packCells.cells : cellCountItem.valid ? cellCountItem.value : 0
+	readonly property string highestId: isPack ? packCells.idOf(highest) : highestIdItem.valid ? highestIdItem.value : ""
+	readonly property string lowestId: isPack ? packCells.idOf(lowest) : lowestIdItem.valid ? lowestIdItem.value : ""
 	readonly property real lowest: lowestItem.valid ? lowestItem.value : NaN
 	readonly property real highest: highestItem.valid ? highestItem.value : NaN
 	// The bars span the pack's own spread plus a margin each side: across the cells' whole range a
@@ -30,8 +38,41 @@ DeviceListPluginPage {
 	title: qsTrId("dbus_bms_cells_title")
 
 	VeQuickItem {
+		id: batteriesItem
+		uid: root.isPack ? "" : root.bindPrefix + "/System/NrOfBatteries"
+	}
+	VeQuickItem {
 		id: cellCountItem
-		uid: root.bindPrefix + "/System/NrOfCellsPerBattery"
+		uid: root.isPack ? "" : root.bindPrefix + "/System/NrOfCellsPerBattery"
+	}
+	Instantiator {
+		id: packCells
+
+		// The most cells a member's cell paths are looked for; its count is up to its first cell not valid.
+		readonly property int most: 48
+		readonly property int cells: {
+			let n = 0
+			while (n < count && objectAt(n) && objectAt(n).valid) {
+				++n
+			}
+			return n
+		}
+
+		// The first cell at ``voltage``, as the daemon names a battery's highest and lowest cell.
+		function idOf(voltage) {
+			for (let i = 0; i < cells; ++i) {
+				if (objectAt(i).value === voltage) {
+					return "C" + (i + 1)
+				}
+			}
+			return ""
+		}
+
+		model: root.isPack ? most : 0
+		delegate: VeQuickItem {
+			required property int index
+			uid: root.bindPrefix + "/Voltages/Cell" + (index + 1)
+		}
 	}
 	VeQuickItem {
 		id: lowestItem
@@ -43,11 +84,11 @@ DeviceListPluginPage {
 	}
 	VeQuickItem {
 		id: lowestIdItem
-		uid: root.bindPrefix + "/System/MinVoltageCellId"
+		uid: root.isPack ? "" : root.bindPrefix + "/System/MinVoltageCellId"
 	}
 	VeQuickItem {
 		id: highestIdItem
-		uid: root.bindPrefix + "/System/MaxVoltageCellId"
+		uid: root.isPack ? "" : root.bindPrefix + "/System/MaxVoltageCellId"
 	}
 	Instantiator {
 		id: balanceItems
@@ -64,9 +105,9 @@ DeviceListPluginPage {
 		required property int index
 		readonly property string cellId: "C" + (index + 1)
 		readonly property real voltage: voltageItem.valid ? voltageItem.value : NaN
-		readonly property bool isHighest: highestIdItem.value === cellId
+		readonly property bool isHighest: root.highestId === cellId
 		// With every cell at one voltage the BMS may name one cell both: it is marked highest.
-		readonly property bool isLowest: lowestIdItem.value === cellId && !isHighest
+		readonly property bool isLowest: root.lowestId === cellId && !isHighest
 		readonly property bool balancing: root.balancingCells.indexOf(cellId) >= 0
 		readonly property real fill: isNaN(voltage) || !(root.scaleTo > root.scaleFrom) ? 0
 				: Math.max(0, Math.min(1, (voltage - root.scaleFrom) / (root.scaleTo - root.scaleFrom)))
@@ -150,10 +191,17 @@ DeviceListPluginPage {
 
 	GradientListView {
 		model: VisibleItemModel {
+			ListNavigation {
+				//: On a battery group's Cells page; %1 = the number of packs
+				//% "A group of %1 packs: their cells are under Packs"
+				text: qsTrId("dbus_bms_cells_group").arg(batteriesItem.value)
+				preferredVisible: root.isGroup
+				onClicked: Global.pageManager.pushPage(Qt.resolvedUrl("PagePacks.qml").toString(), {device: root.device})
+			}
 			ListQuantity {
 				//: %1 = the cell's name, as C12
 				//% "Highest cell (%1)"
-				text: qsTrId("dbus_bms_cells_highest").arg(highestIdItem.valid ? highestIdItem.value : "--")
+				text: qsTrId("dbus_bms_cells_highest").arg(root.highestId || "--")
 				dataItem.uid: root.bindPrefix + "/System/MaxCellVoltage"
 				unit: VenusOS.Units_Volt_DC
 				decimals: 3
@@ -161,7 +209,7 @@ DeviceListPluginPage {
 			ListQuantity {
 				//: %1 = the cell's name, as C3
 				//% "Lowest cell (%1)"
-				text: qsTrId("dbus_bms_cells_lowest").arg(lowestIdItem.valid ? lowestIdItem.value : "--")
+				text: qsTrId("dbus_bms_cells_lowest").arg(root.lowestId || "--")
 				dataItem.uid: root.bindPrefix + "/System/MinCellVoltage"
 				unit: VenusOS.Units_Volt_DC
 				decimals: 3
@@ -170,21 +218,27 @@ DeviceListPluginPage {
 				//: Between the highest and the lowest cell
 				//% "Difference"
 				text: qsTrId("dbus_bms_cells_difference")
-				dataItem.uid: root.bindPrefix + "/Voltages/Diff"
+				// A group's and a member's from their highest and lowest cell: neither has a difference of its own.
+				readonly property real volts: root.isPack || root.isGroup ? root.highest - root.lowest
+					: dataItem.valid ? dataItem.value : NaN
+				dataItem.uid: root.isPack ? "" : root.bindPrefix + "/Voltages/Diff"
 				//: %1 = millivolts
 				//% "%1 mV"
-				secondaryText: dataItem.valid ? qsTrId("dbus_bms_cells_millivolts").arg(Math.round(dataItem.value * 1000)) : "--"
+				secondaryText: isNaN(volts) ? "--" : qsTrId("dbus_bms_cells_millivolts").arg(Math.round(volts * 1000))
 			}
 			ListQuantity {
 				//% "Sum of the cells"
 				text: qsTrId("dbus_bms_cells_sum")
-				dataItem.uid: root.bindPrefix + "/Voltages/Sum"
+				// A member's voltage is on the Packs page; a group's is its members' mean, not a sum of cells.
+				preferredVisible: !root.isPack && !root.isGroup
+				dataItem.uid: root.isPack ? "" : root.bindPrefix + "/Voltages/Sum"
 				unit: VenusOS.Units_Volt_DC
 				decimals: 2
 			}
 			ListText {
 				//% "Balancing"
 				text: qsTrId("dbus_bms_cells_balancing")
+				preferredVisible: !root.isGroup
 				secondaryText: root.balancingCells.length > 0 ? root.balancingCells.join(", ")
 					  //: No cell is balancing
 					  //% "None"

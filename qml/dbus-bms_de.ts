@@ -217,6 +217,11 @@
         <extracomment>Marks the lowest cell</extracomment>
         <translation>min</translation>
     </message>
+    <message id="dbus_bms_cells_group">
+        <source>A group of %1 packs: their cells are under Packs</source>
+        <extracomment>On a battery group&apos;s Cells page; %1 = the number of packs</extracomment>
+        <translation>Ein Verbund aus %1 Packs: ihre Zellen stehen unter Packs</translation>
+    </message>
     <message id="dbus_bms_cells_highest">
         <source>Highest cell (%1)</source>
         <extracomment>%1 = the cell&apos;s name, as C12</extracomment>
@@ -331,6 +336,39 @@
         <source>%1 % of polls answered</source>
         <extracomment>%1 = the share of the last polls that brought a reading, in percent</extracomment>
         <translation>%1 % der Abfragen beantwortet</translation>
+    </message>
+    <message id="dbus_bms_packs_title">
+        <source>Packs</source>
+        <translation>Packs</translation>
+    </message>
+    <message id="dbus_bms_packs_reading">
+        <source>%1 V, %2 A, %3 %</source>
+        <extracomment>A member&apos;s reading; %1 = volts, %2 = amps, %3 = state of charge in percent</extracomment>
+        <translation>%1 V, %2 A, %3 %</translation>
+    </message>
+    <message id="dbus_bms_packs_offline">
+        <source>Offline</source>
+        <extracomment>A member that is not online (in its own fail-safe, or never read)</extracomment>
+        <translation>Offline</translation>
+    </message>
+    <message id="dbus_bms_packs_cells">
+        <source>Cells %1 to %2 V</source>
+        <extracomment>A member&apos;s lowest and highest cell; %1 and %2 = volts</extracomment>
+        <translation>Zellen %1 bis %2 V</translation>
+    </message>
+    <message id="dbus_bms_packs_limits">
+        <source>CCL %1 A, DCL %2 A</source>
+        <extracomment>A member&apos;s own charge and discharge current limits; %1 and %2 = amps</extracomment>
+        <translation>CCL %1 A, DCL %2 A</translation>
+    </message>
+    <message id="dbus_bms_packs_online">
+        <source>Packs online</source>
+        <translation>Packs online</translation>
+    </message>
+    <message id="dbus_bms_packs_online_count">
+        <source>%1 of %2</source>
+        <extracomment>%1 = members online, %2 = members in the group</extracomment>
+        <translation>%1 von %2</translation>
     </message>
 </context>
 </TS>

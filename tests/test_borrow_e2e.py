@@ -32,6 +32,9 @@ async def test_a_jk_publishes_the_balancers_cells_and_falls_back_to_its_own(priv
         items = await h.wait_for(lambda it: it.get("/Connected") == 1 and it.get("/Info/Sources") == lent, "jk_nw")
         assert cells(items) == pytest.approx(balancer.pack.cell_voltages(), abs=0.003)
         assert cells(items) != pytest.approx(jk.pack.cell_voltages(), abs=0.001)
+        # The balancer's resistances (its figure includes the sense lead) come with its cells.
+        resistances = [items[f"/Resistances/Cell{i}"] for i in range(1, 17)]
+        assert resistances == pytest.approx([0.1 + r for r in balancer.pack.resistance], abs=1e-5)
         assert items["/Dc/0/Voltage"] == pytest.approx(jk.pack.sample().voltage, abs=0.05)
         assert items["/Serial"] == jk.device.serial
 
@@ -43,6 +46,7 @@ async def test_a_jk_publishes_the_balancers_cells_and_falls_back_to_its_own(priv
         fallen = f"cells: jk-nw (neey-ble {peripheral.address} silent); rest: jk-nw"
         items = await h.wait_for(lambda it: it.get("/Info/Sources") == fallen, "jk_nw")
         assert cells(items) == pytest.approx(jk.pack.cell_voltages(), abs=0.002)
+        assert items["/Resistances/Cell1"] is None  # the JK measures none
         # Past stale_after without the balancer, and no fail-safe: the JK's own cells carry on.
         assert items["/Connected"] == 1 and items["/Alarms/BmsCable"] == 0 and items["/Io/AllowToCharge"] == 1
         assert "Fail-safe" not in items["/Info/ChargeLimitation"]

@@ -388,7 +388,7 @@ def test_nesting_is_bounded(opening):
     assert bounded(deep) == [(33 if "\n" in opening else 1, "(syntax)", "nested deeper than 32 levels")]
     # 32 levels are YAML this parser takes: the error is about the meaning.
     assert errors("x: " + "[" * 31 + "]" * 31 + "\n" + SERIAL) == [(1, "x", "unknown key; known: batteries, charge, "
-                                                                   "control, log_level, poll_interval, properties_changed, settings_wait, "
+                                                                   "control, groups, history_interval, log_level, poll_interval, properties_changed, settings_wait, "
                                                                    "state_dir, stop_hold")]
 
 

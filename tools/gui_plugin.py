@@ -4,6 +4,7 @@
     .venv/bin/python tools/gui_plugin.py build         qml/gui-v2/dbus-bms.json from qml/*.qml and *.ts
     .venv/bin/python tools/gui_plugin.py lupdate       refresh qml/*.ts from the QML (keeps translations)
     .venv/bin/python tools/gui_plugin.py screenshots   docs/img/gui-*.png from tests/fixtures/gui_tree.json
+                                                       (the Packs page from tests/fixtures/gui_group_tree.json)
 
 The plugin is the JSON gui-v2 loads from /data/apps/enabled/<app>/gui-v2/: name, version, the gui-v2
 versions it needs, its integrations (here three device-list pages bound to dbus-bms's ProductId)
@@ -46,6 +47,8 @@ QML_DIR = ROOT / "qml"
 PLUGIN_JSON = QML_DIR / "gui-v2" / "dbus-bms.json"
 STAND_INS = ROOT / "tests" / "gui" / "qml"
 TREE = ROOT / "tests" / "fixtures" / "gui_tree.json"
+# A group of three packs, the third offline (tools/record-group-tree.py).
+GROUP_TREE = ROOT / "tests" / "fixtures" / "gui_group_tree.json"
 SCREENSHOTS = ROOT / "docs" / "img"
 NAME = "dbus-bms"
 LANGUAGES = ("en", "de")
@@ -185,9 +188,7 @@ class Renderer:
         self._use_language(lang)
         self.warnings.clear()
         result = Rendered()
-        device = self._create(QQmlComponent(self.engine), {}, source=(
-            b'import Victron.VenusOS\nDevice { serviceUid: "%s"; productId: %d }\n'
-            % (SERVICE_UID.encode(), items["/ProductId"])))
+        device = self._device(items)
         by_url = {i["url"]: i for i in self.integrations(product_id())}
         out_dir.mkdir(parents=True, exist_ok=True)
         for page, (qml, title_id) in PAGES.items():
@@ -200,6 +201,25 @@ class Renderer:
             result.images[page] = self._grab(item, out_dir / f"{prefix}{page}.png")
         result.warnings = list(self.warnings)
         return result
+
+    def open(self, items: dict[str, Any], qml: str, lang: str = "en", **properties: Any) -> Any:
+        """The plugin's page ``qml`` for ``items`` (a recorded tree), created from its URL with a
+        ``device`` and ``properties`` as gui-v2 pushes a page; ``grab`` lays it out and saves it."""
+        self.tree.load(SERVICE_UID, items)
+        self._use_language(lang)
+        self.warnings.clear()
+        return self._create(QQmlComponent(self.engine, QUrl(f"qrc:/{NAME}/{qml}")),
+                            {"device": self._device(items), **properties})
+
+    def grab(self, page: Any, path: Path) -> Path:
+        """``page`` at the GX's width, as tall as its list, saved to ``path``."""
+        return self._grab(page, path)
+
+    def _device(self, items: dict[str, Any]) -> Any:
+        """The Device that gui-v2's DevicePage gives a device-list page, for the battery of ``items``."""
+        return self._create(QQmlComponent(self.engine), {}, source=(
+            b'import Victron.VenusOS\nDevice { serviceUid: "%s"; productId: %d }\n'
+            % (SERVICE_UID.encode(), items["/ProductId"])))
 
     def _create(self, component: Any, properties: dict[str, Any], source: bytes | None = None) -> Any:
         if source is not None:
@@ -302,11 +322,15 @@ class RecordedTree(QObject):
 
 
 def screenshots() -> list[Path]:
-    """The README's screenshots, from the recorded tree, in English."""
-    rendered = Renderer().render(json.loads(TREE.read_text()), SCREENSHOTS)
-    if rendered.warnings:
-        raise SystemExit("QML warnings:\n" + "\n".join(rendered.warnings))
-    return list(rendered.images.values())
+    """The README's screenshots, from the recorded tree, in English; the Packs page's from the group's."""
+    renderer = Renderer()
+    rendered = renderer.render(json.loads(TREE.read_text()), SCREENSHOTS)
+    images = list(rendered.images.values())
+    packs = renderer.open(json.loads(GROUP_TREE.read_text()), "PagePacks.qml")
+    images.append(renderer.grab(packs, SCREENSHOTS / "gui-packs.png"))
+    if rendered.warnings or renderer.warnings:
+        raise SystemExit("QML warnings:\n" + "\n".join(rendered.warnings + renderer.warnings))
+    return images
 
 
 def main(argv: list[str]) -> int:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ..protocols import ant, cbtpwr, cbtpwr_vb, daly, jbd, jk02, neey, seplos, sok, supervolt
+from ..protocols import ant, cbtpwr, cbtpwr_vb, daly, jbd, jk02, neey, seplos, sok, supervolt, victron_gatt
 
 # CBT Power modules that leave out their FFE5 service advertise service 03C1 and this manufacturer id.
 CBTPWR_ALT_SERVICE_UUID = "000003c1-0000-1000-8000-00805f9b34fb"
@@ -72,6 +72,9 @@ PATTERNS = (
     # The older Supervolt's module is a plain Nordic UART one, named libatt.
     AdvertisementPattern("supervolt-ble", service_uuid=supervolt.BLE_SERVICE_UUID, name=r"libatt"),
     AdvertisementPattern("daly-ble", manufacturer_ids=DALY_MANUFACTURER_IDS),
+    # A SmartShunt with Bluetooth GATT on may advertise its GATT service; any Victron device, its company id.
+    AdvertisementPattern("smartshunt-ble", service_uuid=victron_gatt.SERVICE_UUID),
+    AdvertisementPattern("smartshunt-ble", manufacturer_ids=(victron_gatt.MANUFACTURER_ID,)),
 )
 
 

@@ -15,6 +15,9 @@ from it fails, so the battery's own watchdog ages the last reading that had them
 battery in its fail-safe at ``stale_after`` as for a BMS that stopped answering. A reading without
 cells would let charge control hold a charge voltage it derived from cells it no longer sees.
 
+A source of current whose current is large and of the opposite sign to the BMS's lends nothing for
+that reading: one of the two is wired the wrong way round, and its SoC counts backwards too.
+
 Each reading says where its values came from (``Sample.sources``, published as ``/Info/Sources``):
 ``cells: neey-ble 3C:A5:4E:00:00:01; rest: jk-nw``.
 """
@@ -33,10 +36,10 @@ log = logging.getLogger("dbus_bms.devices.borrowing")
 
 # What a source can lend, by the name a config's ``lends:`` uses: the Sample fields it carries.
 LENT_FIELDS: dict[str, tuple[str, ...]] = {
-    "cells": ("cell_voltages", "cell_balancing", "balancing"),
+    "cells": ("cell_voltages", "cell_balancing", "cell_resistances", "balancing"),
     "current": ("current", "power"),
     "soc": ("soc",),
-    "consumed_ah": ("capacity_remaining", "capacity_full"),
+    "consumed_ah": ("consumed_ah", "capacity_remaining", "capacity_full"),
 }
 # The switch that goes with a lent value: the balancer switch goes to whoever lends the cells.
 LENT_SWITCHES = {"cells": "balance"}
@@ -46,6 +49,10 @@ LENT_SWITCHES = {"cells": "balance"}
 SOURCE_GRACE = 0.5
 # How far past the slowest member's own deadline a poll that waits for every source may run.
 DEADLINE_MARGIN = 1.0
+# A lent current and the BMS's own disagree in sign only when both are above this (A) and each is
+# more than this share of the larger: near zero, and while a large load starts, they may differ.
+SIGN_CHECK_AMPS = 5.0
+SIGN_CHECK_SHARE = 0.2
 
 
 @dataclass
@@ -63,6 +70,7 @@ class Source:
     error: DeviceError | None = None
     task: asyncio.Task | None = None
     quiet: bool = False
+    opposed: bool = False
 
 
 class BorrowingDevice(Device):
@@ -155,14 +163,19 @@ class BorrowingDevice(Device):
         for source in self.sources:
             fresh, source.fresh = source.fresh, False
             lending = self._lending(source, now)
+            refused = lending is not None and "current" in source.lends and self._opposed(own, source, lending)
             for lent in source.lends:
                 if lent == "cells":
                     self._check_cells(own, source, fresh, lending)
-                if lending is None:
-                    origin[lent] = f"{self.bms_name} ({source.name} silent)"
+                if lending is None or refused:
+                    why = "current of opposite sign" if refused else "silent"
+                    origin[lent] = f"{self.bms_name} ({source.name} {why})"
                     continue
-                for name in LENT_FIELDS[lent]:
-                    setattr(merged, name, getattr(lending, name))
+                if lent == "consumed_ah" and lending.capacity_full is None:
+                    _lend_consumed(merged, lending)
+                else:
+                    for name in LENT_FIELDS[lent]:
+                        setattr(merged, name, getattr(lending, name))
                 switch = LENT_SWITCHES.get(lent)
                 if switch is not None:
                     merged.switches.pop(switch, None)
@@ -185,6 +198,24 @@ class BorrowingDevice(Device):
         if lending is None and lent and len(lent) != len(own.cell_voltages):
             raise DeviceError(f"{source.name} is silent ({why}), and the {len(own.cell_voltages)} cells of "
                               f"{self.bms_name} cannot stand in for its {len(lent)}")
+
+    def _opposed(self, own: Sample, source: Source, lending: Sample) -> bool:
+        """Whether the source's current and the BMS's are both large and of opposite sign: one of
+        them is wired or configured the wrong way round, and the source's values are refused for
+        this reading (the spell logged at its start and its end)."""
+        ours, theirs = own.current, lending.current
+        opposed = (
+            ours is not None and theirs is not None and ours * theirs < 0
+            and min(abs(ours), abs(theirs)) > max(SIGN_CHECK_AMPS, SIGN_CHECK_SHARE * max(abs(ours), abs(theirs)))
+        )
+        if opposed and not source.opposed:
+            log.warning("%s reports %.1f A where %s measures %.1f A: opposite signs, so %s uses its own values; "
+                        "is the shunt or the BMS wired the other way round?", source.name, theirs, self.bms_name,
+                        ours, self.bms_name)
+        elif source.opposed and not opposed:
+            log.info("%s agrees in sign with %s again: its values are lent again", source.name, self.bms_name)
+        source.opposed = opposed
+        return opposed
 
     def _lending(self, source: Source, now: float) -> Sample | None:
         """What ``source`` lends this poll: its last reading while that is inside the bound; None
@@ -216,6 +247,16 @@ class BorrowingDevice(Device):
                 await asyncio.wait([source.task])
         for device in (self.bms, *(s.device for s in self.sources)):
             await device.close()
+
+
+def _lend_consumed(merged: Sample, lending: Sample) -> None:
+    """A battery monitor's count of the charge taken out, which knows no capacity: the BMS's full
+    capacity stays, and what remains of it is the monitor's count below it (None without it)."""
+    merged.consumed_ah = lending.consumed_ah
+    if merged.capacity_full is None or lending.consumed_ah is None:
+        merged.capacity_remaining = None
+    else:
+        merged.capacity_remaining = max(0.0, merged.capacity_full + lending.consumed_ah)
 
 
 def _sources_text(origin: dict[str, str], bms_name: str) -> str:

@@ -19,6 +19,7 @@ pack; the poll that follows must read the settings record again, which carries t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -291,13 +292,14 @@ class PbListener:
 
     async def wait(self, timeout: float) -> None:
         """Until the next record arrives, at most ``timeout`` s."""
-        try:
-            await asyncio.wait_for(self._news.wait(), timeout)
-        except TimeoutError:
-            pass
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._news.wait()
 
     async def _run(self) -> None:
-        while True:
+        # ``close`` lets go of the task before it cancels it: a cancellation that a step lost on its
+        # way (a reply arriving in the same turn) still ends the loop.
+        while self._task is not None:
             try:
                 await self._read_once()
             except TransportError as exc:

@@ -43,7 +43,9 @@ class Window:
 #   already None;
 # - capacities under 100,000 Ah (a bank of 350 cells of 280 Ah in parallel); a pack at SoC 0 may
 #   report 0 Ah remaining, a full capacity of 0 is no capacity;
-# - cycles under 100,000: LFP cells are rated for 6,000-8,000.
+# - cycles under 100,000: LFP cells are rated for 6,000-8,000;
+# - a cell's resistance with its connection at most 1 Ω: a 280 Ah cell has about 0.2 mΩ, the
+#   smallest cells a balancer serves tens of mΩ; an open sense wire reads far above.
 WINDOWS: tuple[Window, ...] = (
     Window("cell_voltages", "cell {n}", 0.5, 5.0, "V", 3),
     Window("voltage", "voltage", 0.0, 1000.0, "V", 2, lo_open=True),
@@ -56,6 +58,9 @@ WINDOWS: tuple[Window, ...] = (
     Window("cycles", "cycles", 0.0, 100_000.0, "", 0),
     Window("temperatures", "temperature {n}", -50.0, 120.0, "°C", 1),
     Window("mosfet_temperature", "mosfet temperature", -50.0, 120.0, "°C", 1),
+    Window("cell_resistances", "cell {n} resistance", 0.0, 1.0, "Ω", 4),
+    # A battery monitor counts the charge taken out since full as 0 or less, never more than a bank holds.
+    Window("consumed_ah", "consumed Ah", -100_000.0, 0.0, "Ah", 1),
 )
 # The BMS's own settings (Sample.bms_settings), where it reports them: a misread protection would
 # move charge control's ceilings, so it is judged like the reading itself.
@@ -157,6 +162,9 @@ def _relations(sample: Sample) -> list[str]:
     cells = sample.cell_voltages
     if cells is not None and not 1 <= len(cells) <= MAX_CELLS:
         problems.append(f"cell count = {len(cells)} is outside 1..{MAX_CELLS}")
+    resistances = sample.cell_resistances
+    if resistances is not None and len(resistances) != len(cells or ()):
+        problems.append(f"{len(resistances)} cell resistances for {len(cells or ())} cells")
     if cells and sample.voltage is not None:
         total = sum(cells)
         tolerance = max(SUM_TOLERANCE_V, SUM_TOLERANCE_SHARE * sample.voltage)

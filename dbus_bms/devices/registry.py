@@ -19,8 +19,9 @@ from .plausibility import ReadingJudge
 
 @dataclass(frozen=True)
 class DeviceKind:
-    """One ``type:``: what it is, its link (``serial`` or ``ble``), the protocols it can be told to
-    use (empty when it speaks one), and the class that reads it (``module:Class`` under devices/).
+    """One ``type:``: what it is, its link (``serial``, ``ble``, or ``dbus`` for a service on the GX's
+    own D-Bus), the protocols it can be told to use (empty when it speaks one), and the class that
+    reads it (``module:Class`` under devices/).
 
     A ``bus`` type puts several BMSes on one port, each at its RS485 ``address``, one of
     ``addresses`` (``default_address`` when the config gives none; None: it must); with
@@ -49,6 +50,9 @@ class DeviceKind:
     # What a device of this type can lend a battery under its ``borrow:`` (names of
     # ``borrowing.LENT_FIELDS``); empty: it is not a source.
     lends: tuple[str, ...] = ()
+    # Only ever a source under a battery's ``borrow:``, never a battery of its own (a battery monitor
+    # that knows no cells).
+    source_only: bool = False
 
 
 def _aiobmsble_modules() -> tuple[str, ...]:
@@ -94,6 +98,17 @@ DEVICE_TYPES: dict[str, DeviceKind] = {
     "neey-ble": DeviceKind("NEEY / Heltec active balancer over Bluetooth LE (GW-24S4EB, EK-24S4EB, EK-B24S8E200A; "
                            "service FFE0): cells, balancing and its balancer switch; alone, or lending its cells to "
                            "a battery under borrow:", "ble", (), "neey:NeeyBleDevice", timeout=3.0, lends=("cells",)),
+    # A service on the GX's own D-Bus answers within milliseconds; a busy GX may take a while.
+    "dbus-battery": DeviceKind("A battery monitor the GX already publishes on its D-Bus (a SmartShunt or BMV on "
+                               "VE.Direct: service com.victronenergy.battery.ttyS5), lending its current, SoC and "
+                               "consumed Ah to a battery under borrow:", "dbus", (), "dbus_source:DbusBatterySource",
+                               timeout=1.0, lends=("current", "soc", "consumed_ah"), source_only=True),
+    # A value read is one ATT round trip; a reply waits up to 2 s.
+    "smartshunt-ble": DeviceKind("Victron SmartShunt over Bluetooth LE GATT (firmware 2.31 or later with Bluetooth "
+                                 "GATT enabled in VictronConnect; pin: its PIN, 000000 unless changed), lending its "
+                                 "current, SoC and consumed Ah to a battery under borrow:", "ble", (),
+                                 "smartshunt_ble:SmartShuntBleDevice", timeout=2.0,
+                                 lends=("current", "soc", "consumed_ah"), source_only=True),
     "sok-ble": DeviceKind("SOK battery BMS (ABC-BMS) over Bluetooth LE (EE/CC frames, service FFE0); read-only",
                           "ble", (), "sok:SokDevice"),
     "supervolt-ble": DeviceKind("Supervolt battery of the older kind over Bluetooth LE (ASCII : ... ~ frames, Nordic "
@@ -170,5 +185,5 @@ def create_device(cfg: Any, *, state_dir: Path | None = None) -> Device:
 
 def source_name(cfg: Any) -> str:
     """How a borrowed source is named where a battery says where its values came from:
-    ``neey-ble 3C:A5:4E:00:00:01``."""
-    return f"{cfg.type} {cfg.address or cfg.port}"
+    ``neey-ble 3C:A5:4E:00:00:01``, ``dbus-battery com.victronenergy.battery.ttyS5``."""
+    return f"{cfg.type} {cfg.address or cfg.port or cfg.service}"

@@ -147,11 +147,10 @@ def layout_for_model(model: str | None) -> str:
 
 @dataclass(frozen=True)
 class CellInfo:
-    """One cell-info frame: ``sample`` as the balancer sees the pack, the cells' resistances (Ω)
-    and its operation status."""
+    """One cell-info frame: ``sample`` as the balancer sees the pack (the cells' resistances
+    included), and its operation status."""
 
     sample: Sample
-    resistances: list[float]
     status: int
 
 
@@ -176,6 +175,7 @@ def decode_cell_info(frame: bytes, layout: str = "v1") -> CellInfo:
     sample = Sample(
         voltage=round(_f32(frame, 201), 3),
         cell_voltages=cells or None,
+        cell_resistances=resistances or None,
         balancing=balancing,
         conditions=(STATUS_TEXT.get(status, f"operation status 0x{status:02x}"),),
     )
@@ -189,7 +189,7 @@ def decode_cell_info(frame: bytes, layout: str = "v1") -> CellInfo:
         sample.capacity_remaining = round(_f32(frame, 246), 3)
         sample.soc = round(_f32(frame, 250), 2)
         sample.power = round(sample.voltage * sample.current, 3)
-    return CellInfo(sample, resistances, status)
+    return CellInfo(sample, status)
 
 
 @dataclass(frozen=True)

@@ -62,8 +62,41 @@ class Glitch:
     volts: float = 3.60
 
 
+class StageTimeline:
+    """What a loop's trace says of its stages and its unserved load, from its ``t``, ``dt``,
+    ``charge_mode`` and ``unserved`` rows; shared by the one-pack and the group trace."""
+
+    t: list[float]
+    dt: float
+    charge_mode: list[str]
+    unserved: list[float]
+
+    @property
+    def hours(self) -> list[float]:
+        return [t / 3600.0 for t in self.t]
+
+    def hours_per_mode(self) -> dict[str, float]:
+        """Simulated hours spent in each charge mode, in order of first appearance."""
+        counts = Counter(self.charge_mode)
+        return {mode: counts[mode] * self.dt / 3600.0 for mode in dict.fromkeys(self.charge_mode)}
+
+    def unserved_ah(self) -> float:
+        return sum(self.unserved) * self.dt / 3600.0
+
+    def stages(self) -> list[str]:
+        """The charge stage of each step, without its suffixes (cell OVP, top balance, fail-safe)."""
+        return [mode.split(" (")[0].split(" +")[0] for mode in self.charge_mode]
+
+    def time_to_float(self) -> float | None:
+        """Hours from the start of the run until absorption ended (float transition or float began)."""
+        for t, stage in zip(self.t, self.stages()):
+            if stage in ("Float transition", "Float"):
+                return (t - self.t[0]) / 3600.0
+        return None
+
+
 @dataclass
-class Trace:
+class Trace(StageTimeline):
     """One row per step, at its start; currents in A (battery current > 0 charging), voltages in V.
 
     Cell and pack voltages are at the pack terminals under the step's current, as the BMS
@@ -106,24 +139,12 @@ class Trace:
     charge_fet: list[bool] = field(default_factory=list)
     discharge_fet: list[bool] = field(default_factory=list)
 
-    @property
-    def hours(self) -> list[float]:
-        return [t / 3600.0 for t in self.t]
-
     def max_cell(self) -> tuple[float, int, float]:
         """The highest cell voltage reached: volts, cell number (1-based), hour."""
         best = max(range(len(self.t)), key=lambda i: max(self.cell_voltages[i]))
         volts = self.cell_voltages[best]
         top = max(volts)
         return top, volts.index(top) + 1, self.t[best] / 3600.0
-
-    def hours_per_mode(self) -> dict[str, float]:
-        """Simulated hours spent in each charge mode, in order of first appearance."""
-        counts = Counter(self.charge_mode)
-        return {mode: counts[mode] * self.dt / 3600.0 for mode in dict.fromkeys(self.charge_mode)}
-
-    def unserved_ah(self) -> float:
-        return sum(self.unserved) * self.dt / 3600.0
 
     def fet_openings(self, fets: list[bool]) -> int:
         """How often a FET went from closed (conducting) to open."""
@@ -137,10 +158,6 @@ class Trace:
         last = int(self.t[-1] // DAY) if self.t else 0
         return [0.0] * (last - first + 1), first
 
-    def stages(self) -> list[str]:
-        """The charge stage of each step, without its suffixes (cell OVP, top balance, fail-safe)."""
-        return [mode.split(" (")[0].split(" +")[0] for mode in self.charge_mode]
-
     def entries(self, stage: str) -> list[int]:
         """The steps at which the charge stage became ``stage``."""
         stages = self.stages()
@@ -152,13 +169,6 @@ class Trace:
         for i in self.entries("Absorption"):
             counts[int(self.t[i] // DAY) - first] += 1
         return [int(n) for n in counts]
-
-    def time_to_float(self) -> float | None:
-        """Hours from the start of the run until absorption ended (float transition or float began)."""
-        for t, stage in zip(self.t, self.stages()):
-            if stage in ("Float transition", "Float"):
-                return (t - self.t[0]) / 3600.0
-        return None
 
     def _cvl_moves(self) -> list[tuple[int, float]]:
         """(step, change) for each step at which the published CVL moved."""
@@ -220,10 +230,10 @@ def _dispatch(
     # The highest battery current that keeps the bus at or under CVL; negative when the pack
     # already sits above it, and then the load must come from the battery.
     cv = (limits.cvl + charger.offset - pack.open_circuit_voltage) / (pack.total_resistance + cable)
-    return _serve(cond, min(ccl, cv), max_discharge)
+    return serve(cond, min(ccl, cv), max_discharge)
 
 
-def _serve(cond: Conditions, battery_max: float, max_discharge: float) -> tuple[float, float]:
+def serve(cond: Conditions, battery_max: float, max_discharge: float) -> tuple[float, float]:
     """(charger, load served) with the battery current at most ``battery_max``, at least -DCL."""
     if battery_max < -max_discharge:
         # Even the inverter at DCL cannot pull the bus down to CVL: the chargers stay off.

@@ -13,7 +13,9 @@ reproduced on purpose:
 * on connect, the GATT objects exist before ``ServicesResolved`` turns true;
 * every disconnect, by host or device, ends with ``Connected`` false (bleak's disconnect waits
   for it);
-* writes reach the peripheral in order; a read also updates ``Value``, as bluetoothd does.
+* writes reach the peripheral in order; a read also updates ``Value``, as bluetoothd does;
+* a characteristic flagged ``encrypt-authenticated-read`` (``-write``) refuses a device that is not
+  paired as bluetoothd words the device's ATT error 0x05 (insufficient authentication).
 
 Two hangs can be switched on at run time: a peripheral whose Connect is never answered
 (``Peripheral.connect_hangs``), and a bluetoothd that stops answering altogether (``hang`` /
@@ -550,8 +552,15 @@ class FakeBlueZ:
         self._set(msg.path or "", CHARACTERISTIC, {"Notifying": Variant("b", on)})
         return Message.new_method_return(msg)
 
+    def _authenticated(self, link: _Link, path: str, what: str) -> None:
+        """Refuses a read or write (``what``) that the characteristic allows only on a paired link."""
+        flags = self.objects[path][CHARACTERISTIC]["Flags"].value
+        if f"encrypt-authenticated-{what}" in flags and not self.objects[link.path][DEVICE]["Paired"].value:
+            raise _Reply("org.bluez.Error.NotPermitted", "Not paired")
+
     def _read(self, msg: Message) -> Message:
         link, uuid = self._gatt_link(msg)
+        self._authenticated(link, msg.path or "", "read")
         try:
             value = bytes(link.peripheral.on_read(uuid))
         except GattError as exc:
@@ -566,6 +575,7 @@ class FakeBlueZ:
         flags = self.objects[msg.path or ""][CHARACTERISTIC]["Flags"].value
         if (kind == "command" and "write-without-response" not in flags) or (kind != "command" and "write" not in flags):
             raise _Reply("org.bluez.Error.NotPermitted", "Write not permitted")
+        self._authenticated(link, msg.path or "", "write")
         limit = link.peripheral.mtu - 3 if kind == "command" else 512
         if len(data) > limit:
             raise _Reply("org.bluez.Error.InvalidValueLength", "Invalid Length")

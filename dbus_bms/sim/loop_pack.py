@@ -120,7 +120,9 @@ class LoopPack:
     cell: ``weak_capacity`` times the capacity and ``weak_resistance`` times the resistance drawn
     for it, so it leads the others at the top and sags first under load. ``reading_noise`` (V) is
     the BMS's measurement noise, uniform within ± that on each cell, drawn from ``seed``;
-    ``soc_drift`` (%) is how far the BMS's SoC counter has drifted from the charge in the cells.
+    ``soc_drift`` (%) is how far the BMS's SoC counter has drifted from the charge in the cells;
+    it moves on by ``soc_drift_per_day`` (%) a day, and a BMS with a ``soc_full_voltage`` (V) sets
+    its SoC to 100 % whenever a cell reaches it, as a JK does at its "SOC-100% voltage".
     """
 
     cells: int = 16
@@ -140,6 +142,8 @@ class LoopPack:
     weak_resistance: float = 2.0
     reading_noise: float = 0.0
     soc_drift: float = 0.0
+    soc_drift_per_day: float = 0.0
+    soc_full_voltage: float | None = None
     # Whether the BMS reports its protection settings with each reading, as a JK does.
     reports_settings: bool = False
     soc: list[float] = field(default_factory=list)
@@ -220,6 +224,9 @@ class LoopPack:
         # voltages the next sample reports.
         self._volts = self.cell_voltages()
         p.update(self._volts, self.temperature)
+        self.soc_drift += self.soc_drift_per_day * dt / 86400.0
+        if self.soc_full_voltage is not None and max(self._volts) >= self.soc_full_voltage:
+            self.soc_drift = 100.0 - self.pack_soc
         return current
 
     def _heat(self, dt: float, current: float, ambient: float) -> None:

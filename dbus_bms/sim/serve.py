@@ -21,6 +21,7 @@ from .pty_server import PtyServer
 from .seplos import SeplosSimulator
 from .seplos_ble import seplos_ble_module
 from .seplos_v3 import SeplosV3Bus
+from .smartshunt import smartshunt_peripheral
 from .sok import sok_ble_module
 from .supervolt import supervolt_ble_module
 
@@ -71,6 +72,7 @@ BLE_PERIPHERALS: dict[str, Callable[..., Peripheral]] = {
     "cbtpwr-vb-ble": cbtpwr_vb_ble_module,
     "sok-ble": sok_ble_module,
     "supervolt-ble": supervolt_ble_module,
+    "smartshunt-ble": smartshunt_peripheral,
 }
 
 

@@ -1,7 +1,9 @@
 """A BLE peripheral as a byte pipe: writes to one characteristic, notifications from another.
 
 The same ``open / write / read / close`` shape as the serial transport, so a device drives either
-the same way. What BLE adds is handled here, not in the devices:
+the same way. A device that reads values rather than a stream (a battery monitor's characteristics)
+gives no ``notify_uuid`` and uses ``read_char`` and ``write_char`` on the same link. What BLE adds
+is handled here, not in the devices:
 
 * the device is found through the process's one Discovery (never a scan per connect);
 * a connection BlueZ still holds from an earlier run is closed first: JK and most BMS modules
@@ -62,8 +64,8 @@ class BleTransport:
         self,
         target: str,
         *,
-        notify_uuid: str,
-        write_uuid: str,
+        notify_uuid: str | None,
+        write_uuid: str | None,
         adapter: str | None = None,
         pin: str | None = None,
         keep_alive: bool = True,
@@ -171,7 +173,8 @@ class BleTransport:
         try:
             if self.pin:
                 await self._pair(client)
-            await client.start_notify(self.notify_uuid, functools.partial(self._on_notify, client))
+            if self.notify_uuid is not None:
+                await client.start_notify(self.notify_uuid, functools.partial(self._on_notify, client))
         except BaseException:
             await self._let_go(client)
             raise
@@ -207,13 +210,46 @@ class BleTransport:
 
     async def write(self, data: bytes) -> None:
         await self.open()
-        assert self._client is not None
+        assert self._client is not None and self.write_uuid is not None
         try:
             writing = self._client.write_gatt_char(self.write_uuid, data, response=False)
             await _bounded(writing, BLUEZ_REPLY_TIMEOUT)
         except _BLE_ERRORS as exc:
             await self._drop()
             raise TransportError(f"{self.describe()}: write failed: {exc or type(exc).__name__}") from exc
+
+    async def read_char(self, uuid: str, timeout: float = BLUEZ_REPLY_TIMEOUT) -> bytes:
+        """The value of characteristic ``uuid``, read on the open link. Raises TimeoutError when no
+        answer comes within ``timeout`` s (the link stays), TransportError when the link is down or
+        the device refuses the read (the link is let go: the next ``open`` connects and pairs again)."""
+        client = await self._linked()
+        try:
+            return bytes(await _bounded(client.read_gatt_char(uuid), timeout))
+        except TimeoutError:
+            raise TimeoutError(f"{self.describe()}: no answer to a read of {uuid} within {timeout:g} s") from None
+        except _BLE_ERRORS as exc:
+            await self._drop()
+            raise TransportError(f"{self.describe()}: read of {uuid} failed: {exc or type(exc).__name__}") from exc
+
+    async def write_char(self, uuid: str, data: bytes, timeout: float = BLUEZ_REPLY_TIMEOUT) -> None:
+        """Writes ``data`` to characteristic ``uuid`` with response, on the open link; raises as
+        ``read_char``."""
+        client = await self._linked()
+        try:
+            await _bounded(client.write_gatt_char(uuid, data, response=True), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"{self.describe()}: no answer to a write of {uuid} within {timeout:g} s") from None
+        except _BLE_ERRORS as exc:
+            await self._drop()
+            raise TransportError(f"{self.describe()}: write of {uuid} failed: {exc or type(exc).__name__}") from exc
+
+    async def _linked(self) -> BleakClient:
+        """The open link's client; TransportError (and the link let go) when there is none."""
+        if self._client is None or not self.is_open:
+            reason = self._lost or "not connected"
+            await self._drop()
+            raise TransportError(f"{self.describe()}: {reason}")
+        return self._client
 
     async def read(self, timeout: float) -> bytes:
         """The notification bytes received so far, waiting up to ``timeout`` s for the first.
@@ -225,7 +261,8 @@ class BleTransport:
                 raise TransportError(f"{self.describe()}: not connected")
             self._arrived.clear()
             try:
-                await asyncio.wait_for(self._arrived.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._arrived.wait()
             except TimeoutError:
                 raise TimeoutError(f"no notification from {self.describe()} within {timeout:g} s") from None
         if self._lost is not None and not self._buffer:

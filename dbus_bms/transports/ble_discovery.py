@@ -157,7 +157,8 @@ class Discovery:
         await scanner.start()
         remaining = window_end - asyncio.get_running_loop().time()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(over.wait(), max(0.0, remaining))
+            async with asyncio.timeout(max(0.0, remaining)):
+                await over.wait()
         await scanner.stop()
 
     def _ended(self, session: asyncio.Task) -> None:

@@ -143,7 +143,8 @@ class StreamTransport:
         if not rx.buffer:
             rx.arrived.clear()
             try:
-                await asyncio.wait_for(rx.arrived.wait(), max(0.0, end - loop.time()))
+                async with asyncio.timeout_at(end):
+                    await rx.arrived.wait()
             except TimeoutError:
                 raise TimeoutError(f"no reply on {self.port} within {timeout:g} s") from None
         if rx.closed and not rx.buffer:
@@ -183,7 +184,8 @@ class StreamTransport:
         self._drop()
         if rx is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(rx.gone.wait(), 5.0)
+                async with asyncio.timeout(5.0):
+                    await rx.gone.wait()
 
     def _drop(self) -> None:
         if self._transport is not None:

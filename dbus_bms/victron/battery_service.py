@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,13 @@ log = logging.getLogger("dbus_bms.victron")
 # cells together), while the pack is in absorption; invalid in every other stage and in the fail-safe.
 # No Victron path carries it, so the name is dbus-bms's own.
 ABSORPTION_PATH = "/Info/AbsorptionTime"
+# dbus-bms's own meters beside Victron's: the Ah put in (positive; TotalAhDrawn has only what was taken
+# out), and full cycles by throughput (the Ah taken out over the capacity), beside the BMS's own count,
+# which /History/ChargeCycles keeps. Kept across restarts, valid while the BMS is silent.
+AH_CHARGED_PATH = "/History/TotalAhCharged"
+FULL_CYCLES_PATH = "/History/FullCycles"
+# The BMS's own SoC while /Soc follows dbus-bms's count (``soc_counting``); invalid while counting is off.
+BMS_SOC_PATH = "/Bms/Soc"
 
 _MEASUREMENTS = (
     "/Dc/0/Voltage", "/Dc/0/Current", "/Dc/0/Power", "/Dc/0/Temperature", "/Soc", "/Soh", "/Capacity",
@@ -57,7 +64,7 @@ _HISTORY = (
     "/History/MinimumCellVoltage", "/History/MaximumCellVoltage", "/History/MinimumVoltage",
     "/History/MaximumVoltage", "/History/MinimumTemperature", "/History/MaximumTemperature",
     "/History/ChargedEnergy", "/History/DischargedEnergy", "/History/TotalAhDrawn",
-    "/History/TimeSinceLastFullCharge",
+    "/History/TimeSinceLastFullCharge", AH_CHARGED_PATH, FULL_CYCLES_PATH,
 )
 # The BMS's own protection settings (model.BmsSettings field → path), as it last reported them: valid
 # while it is silent too, invalid where its protocol carries no such setting.
@@ -150,6 +157,8 @@ class BatteryService:
         # Where /CustomName is kept while localsettings is absent.
         self.name_file = statefile.CoalescedJsonFile(self.state_file, NAME_WRITE_SPACING)
         self.cells = cell_count or 0
+        # /Resistances/Cell<n>, added once a reading carries them (an active balancer measures them).
+        self.resistances = 0
         self.settings_wait = settings_wait
         self.cell_min_voltage = cell_min_voltage
         self.tree = BusItemTree(bus, properties_changed=properties_changed)
@@ -199,6 +208,7 @@ class BatteryService:
             t.add(f"/Alarms/{name}")
         t.add(CONDITIONS_PATH)
         t.add(SOURCES_PATH)
+        t.add(BMS_SOC_PATH)
         control_paths.add_paths(t, self.switcher or _refuse_switch, has_settings=self.has_settings)
         t.update({
             "/Mgmt/Connection": self.connection, "/ProductName": self.product_name, "/Connected": 0,
@@ -233,6 +243,11 @@ class BatteryService:
                 self.tree.add(f"/Voltages/Cell{i}")
                 self.tree.add(f"/Balances/Cell{i}")
         self.cells = max(self.cells, upto)
+
+    def _add_resistances(self, upto: int) -> None:
+        for i in range(self.resistances + 1, upto + 1):
+            self.tree.add(f"/Resistances/Cell{i}")
+        self.resistances = max(self.resistances, upto)
 
     async def _settings_values(self, ours: str) -> tuple[int, str]:
         """The device instance and /CustomName from localsettings. ``ours``, a name kept without
@@ -357,11 +372,15 @@ class BatteryService:
     def publish(
         self, sample: Sample | None, limits: Limits, *, connection_text: str | None = None,
         link_quality: float | None = None, history: History | None = None, since_full: float | None = None,
-        absorption: float | None = None,
+        absorption: float | None = None, extra: Mapping[str, Any] | None = None, cycles: float | None = None,
+        bms_soc: float | None = None,
     ) -> None:
         """``history`` fills /History/* (left as they are without it); ``since_full``: seconds
         since the last full charge, None while unknown; ``absorption``: the absorption clock (s),
-        None outside absorption."""
+        None outside absorption; ``extra``: values of paths the caller added to the tree, and its
+        own for paths of ours (a group's), all going out in the same ItemsChanged; ``cycles``: full
+        cycles by throughput (``history.full_cycles``), None while unknown; ``bms_soc``: the BMS's own
+        SoC while /Soc is a count of ours, else None."""
         v: dict[str, Any] = {
             "/Info/MaxChargeVoltage": limits.cvl,
             "/Info/MaxChargeCurrent": limits.ccl,
@@ -394,6 +413,8 @@ class BatteryService:
             if sample.cell_voltages:
                 v["/System/NrOfCellsPerBattery"] = len(sample.cell_voltages)
                 self._add_cells(len(sample.cell_voltages))
+            if sample.cell_resistances:
+                self._add_resistances(len(sample.cell_resistances))
         # DVCC copies this to the Multi as its battery-low voltage: the pack voltage at which
         # charge control takes DCL to 0 when the cells are even, so the Multi's own cut-off backs
         # ours instead of coming before it. Unknown without the cell count.
@@ -406,9 +427,12 @@ class BatteryService:
         conditions = live.conditions if live is not None else None
         v[CONDITIONS_PATH] = "; ".join(conditions) if conditions is not None else None
         v[SOURCES_PATH] = live.sources if live is not None else None
+        v[BMS_SOC_PATH] = bms_soc if live is not None else None
         v.update(control_paths.values(live))
         if history is not None:
-            v.update(_history(history, since_full))
+            v.update(_history(history, since_full, cycles))
+        if extra:
+            v.update(extra)
         self.tree.update(v)
 
     def _measurements(self, s: Sample | None) -> dict[str, Any]:
@@ -418,6 +442,9 @@ class BatteryService:
             v[f"/Voltages/Cell{i}"] = cells[i - 1] if i <= len(cells) else None
             bal = s.cell_balancing if s is not None else None
             v[f"/Balances/Cell{i}"] = int(bal[i - 1]) if bal and i <= len(bal) else None
+        resistances = (s.cell_resistances or []) if s is not None else []
+        for i in range(1, self.resistances + 1):
+            v[f"/Resistances/Cell{i}"] = resistances[i - 1] if i <= len(resistances) else None
         if s is None:
             return v
         temps = s.temperatures or []
@@ -431,8 +458,7 @@ class BatteryService:
             "/Soh": s.soh,
             "/Capacity": s.capacity_remaining,
             # Negative, as Victron's own battery monitors count the charge taken out (VE.Direct CE).
-            "/ConsumedAmphours": round(s.capacity_remaining - s.capacity_full, 3)
-            if s.capacity_full is not None and s.capacity_remaining is not None else None,
+            "/ConsumedAmphours": _consumed_ah(s),
             "/TimeToGo": round(s.capacity_remaining / -s.current * 3600)
             if s.capacity_remaining is not None and s.current is not None and s.current < 0 else None,
             "/System/MinCellTemperature": min(temps) if temps else None,
@@ -458,7 +484,17 @@ async def _refuse_switch(which: str, on: bool) -> bool:
     return False
 
 
-def _history(h: History, since_full: float | None) -> dict[str, Any]:
+def _consumed_ah(s: Sample) -> float | None:
+    """The charge taken out since full: a battery monitor's own count where one lends it, else what
+    the BMS's capacities tell."""
+    if s.consumed_ah is not None:
+        return round(s.consumed_ah, 3)
+    if s.capacity_full is None or s.capacity_remaining is None:
+        return None
+    return round(s.capacity_remaining - s.capacity_full, 3)
+
+
+def _history(h: History, since_full: float | None, cycles: float | None) -> dict[str, Any]:
     def rounded(value: float | None, digits: int) -> float | None:
         return None if value is None else round(value, digits)
 
@@ -474,4 +510,6 @@ def _history(h: History, since_full: float | None) -> dict[str, Any]:
         # Negative, as Victron's battery monitors count the charge drawn (VE.Direct H6).
         "/History/TotalAhDrawn": 0.0 - round(h.ah_drawn, 1),
         "/History/TimeSinceLastFullCharge": None if since_full is None else round(since_full),
+        AH_CHARGED_PATH: round(h.ah_charged, 1),
+        FULL_CYCLES_PATH: rounded(cycles, 2),
     }

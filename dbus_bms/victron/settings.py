@@ -84,8 +84,9 @@ class SettingsPresence:
         while not self.present and loop.time() < end:
             self._changed.clear()
             try:
-                await asyncio.wait_for(self._changed.wait(), end - loop.time())
-            except asyncio.TimeoutError:
+                async with asyncio.timeout_at(end):
+                    await self._changed.wait()
+            except TimeoutError:
                 break
         return self.present
 

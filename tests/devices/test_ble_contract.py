@@ -15,8 +15,10 @@ from dbus_bms.devices.registry import DEVICE_TYPES, create_device
 from dbus_bms.sim.faults import Fault
 from dbus_bms.sim.serve import BLE_PERIPHERALS, make_peripheral
 
-# JK's BLE records are not a UART bridge's replies: tests/devices/test_jk_ble_device.py holds it.
-FAMILIES = [kind for kind, spec in DEVICE_TYPES.items() if spec.link == "ble" and kind in BLE_PERIPHERALS and kind != "jk"]
+# JK's BLE records are not a UART bridge's replies: tests/devices/test_jk_ble_device.py holds it. A
+# source that is no battery (a shunt, without cells) is held by its own tests.
+FAMILIES = [kind for kind, spec in DEVICE_TYPES.items()
+            if spec.link == "ble" and kind in BLE_PERIPHERALS and kind != "jk" and not spec.source_only]
 
 
 def config(address: str, ble_mode: str = "keep-alive") -> SimpleNamespace:

@@ -115,6 +115,20 @@ def test_cell_count_is_1_to_64():
     assert ReadingJudge().judge(good(cell_voltages=cells, voltage=sum(cells))) is None
 
 
+def test_a_monitors_consumed_charge_is_zero_or_less():
+    assert ReadingJudge().judge(good(consumed_ah=-101.2)) is None
+    assert refusal(good(consumed_ah=3.0)).problems == ("consumed Ah = 3.0 Ah is outside -100000..0 Ah",)
+
+
+def test_cell_resistances_are_judged_one_per_cell():
+    ohms = [0.0002] * 16
+    assert ReadingJudge().judge(good(cell_resistances=ohms)) is None
+    assert refusal(good(cell_resistances=[*ohms[:15], 2.5])).problems == (
+        "cell 16 resistance = 2.5000 Ω is outside 0..1 Ω",)
+    assert refusal(good(cell_resistances=[float("nan")] * 16)).kind == "implausible"
+    assert refusal(good(cell_resistances=ohms[:8])).problems == ("8 cell resistances for 16 cells",)
+
+
 def test_the_sum_of_the_cells_must_match_the_pack_voltage():
     total = sum(good().cell_voltages)  # 52.824 V
     # The BMS measures the pack at its terminals: under load a volt apart is normal.

@@ -25,11 +25,6 @@ from PySide6.QtQuick import QQuickItem  # noqa: E402
 TREE = json.loads(gui_plugin.TREE.read_text())
 
 
-@pytest.fixture(scope="module")
-def renderer():
-    return gui_plugin.Renderer()
-
-
 def list_items(page: QObject, kind: str = "List") -> list[QObject]:
     """The page's list items (ListText, ListSwitch...: ``kind`` is the start of the type's name),
     those a Repeater made included: they are children of the visual tree only."""

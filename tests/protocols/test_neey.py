@@ -97,7 +97,7 @@ def test_cell_info_frames_give_the_values_esphome_states(case):
     assert s.conditions == (want["operation_status"].lower().replace(" - ", ", "),)
     assert s.temperatures == pytest.approx([want["temperature_sensor_1"], want["temperature_sensor_2"]], abs=0.01)
     if "cell_resistance_1" in want:
-        assert info.resistances[0] == pytest.approx(want["cell_resistance_1"], abs=0.00001)
+        assert info.sample.cell_resistances[0] == pytest.approx(want["cell_resistance_1"], abs=0.00001)
     if "min_cell_voltage" in want:
         assert min(s.cell_voltages) == pytest.approx(want["min_cell_voltage"], abs=0.0005)
         assert max(s.cell_voltages) == pytest.approx(want["max_cell_voltage"], abs=0.0005)
