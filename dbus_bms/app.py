@@ -176,7 +176,7 @@ class Battery:
                 if sample.bms_settings is not None and sample.bms_settings != self._bms_seen:
                     self._bms_settings_read(sample.bms_settings)
         last = self.charge_state.last
-        if last is None:
+        if last is None or self.refused:
             return
         if not self._published:
             self._start_service(last, now)
@@ -188,8 +188,9 @@ class Battery:
 
     @property
     def _published(self) -> bool:
-        """Its readings go out: on its own service, or, for a group's member, on the group's."""
-        return self.service is not None or self.group_notify is not None
+        """Its readings go out: on its own service, or, for a group's member, on the group's; a
+        refused battery's never do, and its watchdog has nothing to watch."""
+        return not self.refused and (self.service is not None or self.group_notify is not None)
 
     def _record(self, sample: Sample, now: float, full: bool) -> None:
         """The history and the SoC count take in a reading charge control took in; ``full``: charge

@@ -23,7 +23,9 @@ from .devices.registry import DEVICE_TYPES
 from .sim.bus import PrivateBus
 from .sim.faults import Fault
 from .sim.harness import DaemonHarness
+from .sim.parallel_bank import three_pack_bank
 from .sim.serve import BLE_PERIPHERALS, SIMULATORS
+from .sim.shared_bank import SharedBank
 from .victron.reader import BATTERY_PREFIX, battery_services, get_items
 
 # The demo's story, repeating: the first BMS answers for a minute, falls silent for 25 s so the
@@ -35,8 +37,8 @@ DEFAULT_BMS = "jk"
 FULL_VIEW_UP_TO = 2
 WIDTH = 80
 CELLS_PER_ROW = 12
-# ``--group``: three JK NW packs as one group that goes on with two of them while the first is silent.
-GROUP_PACKS = 3
+# ``--group``: the three packs of ``three_pack_bank`` (280, 230 and 100 Ah in parallel, sharing one
+# charger and load), each behind a JK NW, as one group that goes on with two while the first is silent.
 GROUP_CONFIG = "groups:\n  - alias: bank\n    members: [jk0, jk1, jk2]\n    min_members: 2\n"
 
 
@@ -165,11 +167,14 @@ def render_line(service: str, items: dict[str, Any]) -> str:
     return "\n".join(line[:WIDTH] for line in (first, second))
 
 
-def _harness(private: PrivateBus, tmp: Path, types: tuple[str, ...], group: bool) -> DaemonHarness:
+def _harness(private: PrivateBus, tmp: Path, types: tuple[str, ...], group: SharedBank | None) -> DaemonHarness:
     """JK's two as today's demo has them (jk0 on a pty, jkble0 over BLE), every other type as one
-    battery named after it; with ``group``, GROUP_PACKS JKs on ptys as one group."""
-    if group:
-        return DaemonHarness(private, tmp, count=GROUP_PACKS, extra_config=GROUP_CONFIG)
+    battery named after it; with ``group``, a JK on a pty for each pack of that bank, as one group."""
+    if group is not None:
+        harness = DaemonHarness(private, tmp, count=len(group.views), extra_config=GROUP_CONFIG)
+        for sim, view in zip(harness.sims, group.views):
+            sim.pack = view
+        return harness
     others = tuple(t for t in types if t not in ("jk-nw", "jk"))
     return DaemonHarness(private, tmp, count=int("jk-nw" in types), ble_layouts=("32s",) if "jk" in types else (),
                          families=others)
@@ -193,7 +198,7 @@ def _where(harness: DaemonHarness) -> str:
 
 async def demo(seconds: float | None = None, bms: tuple[str, ...] | None = None, group: bool = False) -> int:
     """Runs the demo with one battery of each of the config types ``bms`` (as ``choose`` gives
-    them; None: those of DEFAULT_BMS), or with ``group``, GROUP_PACKS JKs as one group."""
+    them; None: those of DEFAULT_BMS), or with ``group``, the three packs of a parallel bank as one group."""
     interactive = sys.stdout.isatty()
     # A terminal's Ctrl-C reaches the whole process group: the children start with SIGINT ignored, so
     # the private dbus-daemon outlives the fake BlueZ and the daemon that still use it, and this
@@ -207,10 +212,13 @@ async def demo(seconds: float | None = None, bms: tuple[str, ...] | None = None,
 
 async def _run(seconds: float | None, bms: tuple[str, ...], interactive: bool, group: bool) -> int:
     with tempfile.TemporaryDirectory(prefix="dbus-bms-demo-") as tmp, PrivateBus() as private:
-        harness = _harness(private, Path(tmp), bms, group)
+        # A solar day in two minutes; a group's packs share one charger and load.
+        bank = SharedBank(three_pack_bank(soc=55.0), swing_amps=150.0, swing_period=120.0) if group else None
+        harness = _harness(private, Path(tmp), bms, bank)
         sims = _simulated(harness)
-        for sim in sims.values():
-            sim.pack.swing_amps, sim.pack.swing_period = 60.0, 120.0  # a solar day in two minutes
+        if bank is None:
+            for sim in sims.values():
+                sim.pack.swing_amps, sim.pack.swing_period = 60.0, 120.0
         storyteller, told = next(iter(sims.items()))
         who = f"{storyteller}'s BMS" + (" alone" if len(sims) > 1 else "")
         await harness.start(log_level="info")
@@ -226,6 +234,8 @@ async def _run(seconds: float | None, bms: tuple[str, ...], interactive: bool, g
             while not stop.is_set() and harness.proc.poll() is None and (end is None or loop.time() < end):
                 told.fault, story = scenario(loop.time() - begin, who)
                 screen = await _snapshot(harness.bus, full=group or len(sims) <= FULL_VIEW_UP_TO)
+                if bank is not None:
+                    await _obey(harness, bank)
                 if interactive:
                     # Home and clear, and no newline after the last line: a screen of 24 lines never scrolls.
                     print(f"\x1b[H\x1b[2J{f'Ctrl-C stops · {story}'[:WIDTH]}\n{screen}", end="", flush=True)
@@ -245,6 +255,14 @@ async def _run(seconds: float | None, bms: tuple[str, ...], interactive: bool, g
             print(f"the daemon exited with {crashed}; its log:\n{log}", file=sys.stderr)
             return 1
     return 0
+
+
+async def _obey(harness: DaemonHarness, bank: SharedBank) -> None:
+    """The bank's charger and load take the group's limits as DVCC would pass them on."""
+    assert harness.bus is not None
+    with contextlib.suppress(RuntimeError):
+        items = await get_items(harness.bus, harness.service("bank"))
+        bank.obey(items.get("/Info/MaxChargeCurrent"), items.get("/Info/MaxDischargeCurrent"))
 
 
 async def _snapshot(bus: MessageBus, *, full: bool) -> str:

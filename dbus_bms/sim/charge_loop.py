@@ -62,14 +62,26 @@ class Glitch:
     volts: float = 3.60
 
 
+@dataclass(kw_only=True)
 class StageTimeline:
-    """What a loop's trace says of its stages and its unserved load, from its ``t``, ``dt``,
-    ``charge_mode`` and ``unserved`` rows; shared by the one-pack and the group trace."""
+    """The rows every loop's trace has, one per step at its start (currents in A, battery current > 0
+    charging; ``bus_voltage`` where the chargers and inverter sit), and what they say of the stages
+    and the unserved load; shared by the one-pack and the group trace."""
 
-    t: list[float]
+    profile: str
     dt: float
-    charge_mode: list[str]
-    unserved: list[float]
+    t: list[float] = field(default_factory=list)
+    bus_voltage: list[float] = field(default_factory=list)
+    current: list[float] = field(default_factory=list)
+    charger_current: list[float] = field(default_factory=list)
+    load_served: list[float] = field(default_factory=list)
+    unserved: list[float] = field(default_factory=list)
+    cvl: list[float | None] = field(default_factory=list)
+    ccl: list[float | None] = field(default_factory=list)
+    dcl: list[float | None] = field(default_factory=list)
+    charge_mode: list[str] = field(default_factory=list)
+    charge_limitation: list[str] = field(default_factory=list)
+    discharge_limitation: list[str] = field(default_factory=list)
 
     @property
     def hours(self) -> list[float]:
@@ -103,8 +115,6 @@ class Trace(StageTimeline):
     measures them; ``bus_voltage`` is where the chargers and inverter sit, across the cable.
     """
 
-    profile: str
-    dt: float
     cells: int
     cell_max_voltage: float
     cell_ovp: float
@@ -113,24 +123,12 @@ class Trace(StageTimeline):
     restarts: list[float] = field(default_factory=list)
     glitches: list[float] = field(default_factory=list)
     silent: list[bool] = field(default_factory=list)
-    t: list[float] = field(default_factory=list)
     cell_voltages: list[list[float]] = field(default_factory=list)
     voltage: list[float] = field(default_factory=list)
-    bus_voltage: list[float] = field(default_factory=list)
-    current: list[float] = field(default_factory=list)
-    charger_current: list[float] = field(default_factory=list)
     charge_available: list[float] = field(default_factory=list)
-    load_served: list[float] = field(default_factory=list)
-    unserved: list[float] = field(default_factory=list)
     soc: list[float] = field(default_factory=list)
     temperature: list[float] = field(default_factory=list)
     ambient: list[float] = field(default_factory=list)
-    cvl: list[float | None] = field(default_factory=list)
-    ccl: list[float | None] = field(default_factory=list)
-    dcl: list[float | None] = field(default_factory=list)
-    charge_mode: list[str] = field(default_factory=list)
-    charge_limitation: list[str] = field(default_factory=list)
-    discharge_limitation: list[str] = field(default_factory=list)
     # What the BMS reported to the algorithm at the step (before the step's current flowed).
     reported_voltage: list[float] = field(default_factory=list)
     reported_max_cell: list[float] = field(default_factory=list)

@@ -40,27 +40,13 @@ class GroupTrace(StageTimeline):
     Cell voltages are at each pack's terminals under the step's current, as its BMS measures them.
     """
 
-    profile: str
-    dt: float
     names: list[str]
     cell_max_voltage: list[float]
     cell_ovp: list[float]
-    t: list[float] = field(default_factory=list)
-    bus_voltage: list[float] = field(default_factory=list)
-    current: list[float] = field(default_factory=list)
-    charger_current: list[float] = field(default_factory=list)
-    load_served: list[float] = field(default_factory=list)
-    unserved: list[float] = field(default_factory=list)
     soc: list[float | None] = field(default_factory=list)
-    cvl: list[float | None] = field(default_factory=list)
-    ccl: list[float | None] = field(default_factory=list)
-    dcl: list[float | None] = field(default_factory=list)
     stale: list[bool] = field(default_factory=list)
     online: list[int] = field(default_factory=list)
     offline: list[int] = field(default_factory=list)
-    charge_mode: list[str] = field(default_factory=list)
-    charge_limitation: list[str] = field(default_factory=list)
-    discharge_limitation: list[str] = field(default_factory=list)
     # What adding up the online members' own limits would have published.
     naive_ccl: list[float] = field(default_factory=list)
     naive_dcl: list[float] = field(default_factory=list)

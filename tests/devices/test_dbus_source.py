@@ -235,3 +235,24 @@ async def test_read_reads_the_monitor_named_by_service(private_bus, shunt):
                         "--service", "ttyS5", "--json")
     reading = json.loads(out)
     assert (reading["current"], reading["soc"]) == (-3.5, 71.0)
+
+
+async def test_a_value_that_is_no_finite_number_gives_no_reading(source, shunt):
+    for value in (float("nan"), float("inf")):
+        shunt.set({"/Dc/0/Current": value})
+        with pytest.raises(DeviceError, match=rf"no valid /Dc/0/Current: not a number \({value}\)"):
+            await source.poll()
+
+
+@pytest.mark.parametrize(("path", "value", "why"), [
+    ("/Soc", 250.0, "soc = 250 % is outside 0..100 %"),
+    ("/Dc/0/Voltage", -3.0, "voltage = -3.00 V is not above 0 V"),
+    ("/Dc/0/Current", 7500.0, "current = 7500.00 A is outside"),
+])
+async def test_a_value_no_battery_can_show_is_refused_by_the_reading_judge(source, shunt, path, value, why):
+    from dbus_bms.devices.base import RejectedReading
+
+    shunt.set({path: value})
+    with pytest.raises(RejectedReading, match=why):
+        await source.poll()
+    assert source.stats.bad_frames == 1

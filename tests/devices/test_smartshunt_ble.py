@@ -218,3 +218,34 @@ def test_a_shunt_is_no_battery_of_its_own():
         parse_config(f"batteries:\n  - type: smartshunt-ble\n    address: {MAC}\n")
     assert any(e.key == "batteries[0].type" and e.line == 2 and "no battery of its own" in e.message
                for e in caught.value.errors)
+
+
+async def test_a_value_out_of_its_window_is_refused_by_the_reading_judge(shunt):
+    from dbus_bms.devices.base import RejectedReading
+
+    peripheral, device = shunt
+    d = device()
+    peripheral.readings.soc = 600.0  # 0xEA60 in 0.01 %: a field no shunt can report
+    with pytest.raises(RejectedReading, match="soc = 600 % is outside 0..100 %"):
+        await d.poll()
+    assert d.stats.bad_frames == 1
+    peripheral.readings.soc, peripheral.readings.consumed_ah = 50.0, 12.0  # a count above full
+    with pytest.raises(RejectedReading, match="consumed Ah = 12.0 Ah is outside"):
+        await d.poll()
+    peripheral.readings.consumed_ah = -12.0
+    assert (await d.poll()).consumed_ah == -12.0
+
+
+async def test_a_hanging_bluetoothd_fails_the_poll_within_its_deadline(shunt, bluez):
+    peripheral, device = shunt
+    d = device()
+    await d.poll()
+    bluez.hang(only={"ReadValue"})
+    try:
+        # The read that never answers ends with the poll's own bound, counted as a timeout.
+        with pytest.raises(DeviceError):
+            await d.poll()
+        assert d.stats.timeouts == 1
+    finally:
+        bluez.resume()
+    await until(lambda: not bluez.held(), "the held calls answered")

@@ -385,7 +385,7 @@ def test_restarts_crash_loops_glitches_and_silences_are_where_they_were_asked():
 
 
 def test_the_figures_count_absorptions_reversals_and_steps():
-    trace = Trace("x", 3600.0, 1, 3.45, 3.65)
+    trace = Trace(profile="x", dt=3600.0, cells=1, cell_max_voltage=3.45, cell_ovp=3.65)
     trace.t = [h * 3600.0 for h in range(30)]
     trace.charge_mode = (["Bulk"] * 3 + ["Absorption"] * 2 + ["Float"] * 5 + ["Absorption (cell OVP)"] * 4
                          + ["Float"] * 16)
