@@ -12,7 +12,7 @@ from dbus_bms.charge.config import ChargeConfig
 from dbus_bms.charge.limits import initial_state, step
 from dbus_bms.config import ConfigError, parse_config
 from dbus_bms.model import BmsSettings, Sample
-from dbus_bms.sim.charge_loop import DVCC, _dispatch
+from dbus_bms.sim.charge_loop import DVCC, pack_dispatch
 from dbus_bms.sim.loop_pack import BmsProtection, LoopPack
 from dbus_bms.sim.profiles import DAY, get_profile
 from dbus_bms.soc_counter import (
@@ -169,7 +169,7 @@ def run_days(days: float, pack: LoopPack, dt: float = 10.0):
         if full:
             at_full.append((before, counter.soc))
         rows.append((t, pack.pack_soc, sample.soc, counter.soc))
-        charger, served = _dispatch(limits, pack, conditions(t), 0.0, DVCC)
+        charger, served = pack_dispatch(limits, pack, conditions(t), 0.0, DVCC)
         pack.advance(dt, charger - served, ambient=conditions(t).ambient)
     return rows, at_full
 

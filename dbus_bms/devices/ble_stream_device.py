@@ -65,8 +65,7 @@ class BleStreamDevice(Device):
 
     @property
     def fallback_id(self) -> str:
-        where = self.transport.address or self.transport.target
-        return f"{self.type_name.removesuffix('-ble')}_{where.replace(':', '').lower()}"
+        return f"{self.type_name.removesuffix('-ble')}_{self.transport.id_part}"
 
     async def exchange(self) -> Sample:
         try:

@@ -65,8 +65,7 @@ class SmartShuntBleDevice(Device):
 
     @property
     def fallback_id(self) -> str:
-        where = self.transport.address or self.transport.target
-        return f"smartshunt_{where.replace(':', '').lower()}"
+        return f"smartshunt_{self.transport.id_part}"
 
     @property
     def deadline(self) -> float:

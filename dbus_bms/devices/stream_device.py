@@ -97,8 +97,7 @@ class StreamDevice(Device):
     def fallback_id(self) -> str:
         if isinstance(self.transport, StreamTransport):
             return f"{self.type_name}_{self.port}"
-        where = self.transport.address or self.transport.target
-        return f"{self.type_name}_{where.replace(':', '').lower()}"
+        return f"{self.type_name}_{self.transport.id_part}"
 
     @property
     def deadline(self) -> float:

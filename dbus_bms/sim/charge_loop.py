@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..charge.config import ChargeConfig
@@ -204,19 +204,20 @@ class Trace(StageTimeline):
         return hours
 
 
-def _dispatch(
-    limits: Limits, pack: LoopPack, cond: Conditions, cable: float, charger: Charger
+def dispatch(
+    limits: Limits, cond: Conditions, charger: Charger, *, charge_fet: bool, discharge_fet: bool,
+    current_at: Callable[[float], float],
 ) -> tuple[float, float]:
-    """What the chargers deliver and the inverter serves this step, obeying the limits.
+    """What the chargers deliver and the inverter serves this step, obeying the limits: (charger,
+    load served). ``charge_fet``/``discharge_fet``: whether the battery lets current through in
+    that direction at all; ``current_at(volts)``: the battery current with the bus held at ``volts``.
 
-    Chargers and inverter share a DC bus, ``cable`` ohms away from the pack terminals. The
-    chargers hold the bus at or under CVL (plus their offset) and the battery current under CCL
+    The chargers hold the bus at or under CVL (plus their offset) and the battery current under CCL
     (unless they ignore it), covering the load first; the inverter takes at most DCL from the
     battery. An open BMS FET blocks its direction whatever the limits say.
     """
-    p = pack.protection
-    max_discharge = (limits.dcl or 0.0) if limits.allow_discharge and p.discharge_fet else 0.0
-    if not p.charge_fet:
+    max_discharge = (limits.dcl or 0.0) if limits.allow_discharge and discharge_fet else 0.0
+    if not charge_fet:
         ccl = 0.0
     elif not charger.obeys_ccl:
         ccl = math.inf
@@ -225,13 +226,21 @@ def _dispatch(
     if limits.cvl is None:
         # The GX drops a battery without CVL as its BMS; in this system the chargers then stop.
         return 0.0, min(cond.load, max_discharge)
-    # The highest battery current that keeps the bus at or under CVL; negative when the pack
+    # The highest battery current that keeps the bus at or under CVL; negative when the battery
     # already sits above it, and then the load must come from the battery.
-    cv = (limits.cvl + charger.offset - pack.open_circuit_voltage) / (pack.total_resistance + cable)
-    return serve(cond, min(ccl, cv), max_discharge)
+    return _serve(cond, min(ccl, current_at(limits.cvl + charger.offset)), max_discharge)
 
 
-def serve(cond: Conditions, battery_max: float, max_discharge: float) -> tuple[float, float]:
+def pack_dispatch(
+    limits: Limits, pack: LoopPack, cond: Conditions, cable: float, charger: Charger
+) -> tuple[float, float]:
+    """``dispatch`` for one pack ``cable`` ohms away from the bus the chargers and inverter share."""
+    p = pack.protection
+    return dispatch(limits, cond, charger, charge_fet=p.charge_fet, discharge_fet=p.discharge_fet,
+                    current_at=lambda volts: (volts - pack.open_circuit_voltage) / (pack.total_resistance + cable))
+
+
+def _serve(cond: Conditions, battery_max: float, max_discharge: float) -> tuple[float, float]:
     """(charger, load served) with the battery current at most ``battery_max``, at least -DCL."""
     if battery_max < -max_discharge:
         # Even the inverter at DCL cannot pull the bus down to CVL: the chargers stay off.
@@ -330,7 +339,7 @@ def run(
                 seen_at = boundary
         previous = limits
         cond = conditions(t)
-        charger_amps, served = _dispatch(seen, pack, cond, cable, charger)
+        charger_amps, served = pack_dispatch(seen, pack, cond, cable, charger)
         current = charger_amps - served
         reported = sample if sample is not None else reported
         trace.t.append(t)

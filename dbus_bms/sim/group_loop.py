@@ -19,9 +19,9 @@ from ..charge.config import ChargeConfig
 from ..charge.limits import initial_state, step
 from ..charge.types import Limits
 from ..group.combine import GroupSpec, Member, combine
-from .charge_loop import Charger, StageTimeline, serve
+from .charge_loop import Charger, StageTimeline, dispatch
 from .parallel_bank import THREE_PACKS, ParallelBank, three_pack_bank
-from .profiles import Clouds, Conditions, Profile, clouded, get_profile
+from .profiles import Clouds, Profile, clouded, get_profile
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,23 +81,6 @@ def member_config(capacity_ah: float, base: ChargeConfig = ChargeConfig()) -> Ch
     return replace(base, max_charge_current=0.5 * capacity_ah, max_discharge_current=0.5 * capacity_ah)
 
 
-def _dispatch(limits: Limits, bank: ParallelBank, cond: Conditions, charger: Charger) -> tuple[float, float]:
-    """What the chargers deliver and the inverter serves this step, obeying the group's limits;
-    no current in a direction in which no pack's FET conducts."""
-    max_discharge = (limits.dcl or 0.0) if limits.allow_discharge and bank.conducts(False) else 0.0
-    if not bank.conducts(True):
-        ccl = 0.0
-    elif not charger.obeys_ccl:
-        ccl = math.inf
-    else:
-        ccl = (limits.ccl or 0.0) if limits.allow_charge else 0.0
-    if limits.cvl is None:
-        return 0.0, min(cond.load, max_discharge)
-    # The bank current with the bus at CVL: the most the chargers put in without going over it.
-    cv = bank.current_at(limits.cvl + charger.offset)
-    return serve(cond, min(ccl, cv), max_discharge)
-
-
 def run_group(
     hours: float,
     profile: str | Profile,
@@ -151,7 +134,8 @@ def run_group(
         if seen is None or charger.uptake <= 0 or math.floor(t / charger.uptake) > math.floor(seen_at / charger.uptake):
             seen, seen_at = limits, t
         cond = conditions(t)
-        charger_amps, served = _dispatch(seen, bank, cond, charger)
+        charger_amps, served = dispatch(seen, cond, charger, charge_fet=bank.conducts(True),
+                                        discharge_fet=bank.conducts(False), current_at=bank.current_at)
         currents, bus = bank.split(charger_amps - served)
         current = sum(currents)
         trace.t.append(t)

@@ -110,6 +110,12 @@ class BleTransport:
         where = self.address or self.target
         return f"BLE {where}" + (f" ({self.adapter})" if self.adapter else "")
 
+    @property
+    def id_part(self) -> str:
+        """The peripheral as the tail of a device's fallback id: its MAC once known (else the name it
+        was configured by), lower case, without colons."""
+        return (self.address or self.target).replace(":", "").lower()
+
     async def open(self) -> None:
         """Connects unless connected. Raises TransportError on failure or during a backoff wait."""
         if self.is_open:
